@@ -1,0 +1,78 @@
+"""paydesk's command line: serve (the default), migrate, sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from aiohttp import web
+
+from server.app import MIGRATIONS_FOLDER, create_app
+from server.catalog import CatalogError, load_catalog
+from server.config import Config, ConfigError, load_config
+from server.db import Database
+from server.logs import setup_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "sandbox":
+        # The standalone sandbox has its own flags and reads no paydesk settings.
+        from server.sandbox.cli import main as sandbox_main
+
+        return sandbox_main(args[1:])
+    parser = argparse.ArgumentParser(
+        prog="python run.py",
+        description="paydesk: a self-hosted payment desk. Settings come from the environment and .env "
+        "(see docs/configuration.md).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "serve", help="run the web server (the default)", description="Run the paydesk web server."
+    )
+    commands.add_parser(
+        "migrate",
+        help="apply database migrations and exit",
+        description="Apply pending database migrations.",
+    )
+    commands.add_parser(
+        "sandbox",
+        help="run the Stripe sandbox on its own (python run.py sandbox --help)",
+        add_help=False,
+    )
+    options = parser.parse_args(args)
+    try:
+        config = load_config()
+        load_catalog(config.catalog_path)  # fail fast with the product and field named
+    except (ConfigError, CatalogError) as exc:
+        print(f"paydesk: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.log_level)
+    if options.command == "migrate":
+        return asyncio.run(_migrate(config))
+    web.run_app(create_app(config), host=config.host, port=config.port, print=_announce(config))
+    return 0
+
+
+async def _migrate(config: Config) -> int:
+    db = await Database.open(config.database_path)
+    try:
+        applied = await db.migrate(MIGRATIONS_FOLDER)
+    finally:
+        await db.close()
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    return 0
+
+
+def _announce(config: Config):  # type: ignore[no-untyped-def]
+    def announce(_: str) -> None:
+        print(
+            f"paydesk is running at {config.public_url} (database {config.database_path}; Ctrl+C stops it)"
+        )
+
+    return announce
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""paydesk: a self-hosted payment desk on aiohttp, Stripe Checkout and SQLite."""

@@ -1,0 +1,122 @@
+"""Assembles the paydesk web application from a Config: routes, middlewares, resources, sandbox."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from .body_limit import setup_body_limit
+from .catalog import load_catalog
+from .checkout import Checkout, CheckoutUrls
+from .config import PROJECT_ROOT, Config, StripeMode
+from .cors import setup_cors
+from .csrf import setup_csrf
+from .db import Database
+from .errors import setup_errors
+from .keys import catalog_key, checkout_key, config_key, db_key, stripe_key, templates_key
+from .rate_limit import RateLimiter, setup_rate_limit
+from .render import create_environment
+from .routes import setup_routes
+from .security_headers import content_security_policy, setup_security_headers
+from .stripe_gateway import stripe_gateway_ctx
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_FOLDER = PROJECT_ROOT / "migrations"
+TEMPLATES_FOLDER = PROJECT_ROOT / "templates"
+MAX_BODY = 1024 * 1024  # the hard cap; routes get smaller limits below
+FORM_BODY_LIMIT = 16 * 1024
+WEBHOOK_BODY_LIMIT = 512 * 1024  # Stripe events are well under this
+CHECKOUT_ROUTES = ("checkout", "api_checkout")
+PUBLIC_API_ROUTES = ("api_products", "api_checkout", "api_payment")
+
+
+async def create_app(config: Config) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    app[config_key] = config
+    catalog = app[catalog_key] = load_catalog(config.catalog_path)
+    app[templates_key] = create_environment(TEMPLATES_FOLDER)
+    setup_routes(app)
+
+    # Middlewares, outermost first. Errors wraps everything so whatever an inner one raises is
+    # rendered as a page or JSON; the body limit runs before anything reads a body; CORS headers
+    # go on rate-limited and refused answers too; the rate limit counts attempts before CSRF is
+    # checked, so a flood of bad forms is throttled as well.
+    setup_errors(app)
+    setup_body_limit(app, default=FORM_BODY_LIMIT, per_route={"stripe_webhook": WEBHOOK_BODY_LIMIT})
+    setup_cors(app, origins=config.cors_origins, routes=PUBLIC_API_ROUTES)
+    setup_rate_limit(app, RateLimiter(config.checkout_rate_limit), routes=CHECKOUT_ROUTES)
+    setup_csrf(app, public_url=config.public_url, exempt_routes=("api_checkout", "stripe_webhook"))
+    setup_security_headers(
+        app, _csp(config, catalog.shop.logo_url), https=config.public_url.startswith("https://")
+    )
+
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(stripe_gateway_ctx)
+    app.cleanup_ctx.append(checkout_ctx)
+    if config.stripe_mode is StripeMode.SANDBOX:
+        _mount_sandbox(app, config)
+    return app
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[config_key]
+    db = await Database.open(config.database_path)
+    try:
+        await db.migrate(MIGRATIONS_FOLDER)
+        app[db_key] = db
+        yield
+    finally:
+        await db.close()
+
+
+async def checkout_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[config_key]
+
+    def absolute(name: str, payment_id: str) -> str:
+        return config.public_url + str(app.router[name].url_for(payment_id=payment_id))
+
+    urls = CheckoutUrls(
+        # Stripe fills in {CHECKOUT_SESSION_ID}; it must reach Stripe unescaped.
+        success=lambda pid: absolute("payment_status", pid) + "?session_id={CHECKOUT_SESSION_ID}",
+        cancel=lambda pid: absolute("payment_cancelled", pid),
+    )
+    app[checkout_key] = Checkout(app[db_key], app[stripe_key], urls, config.checkout_expiry_minutes)
+    yield
+
+
+def _csp(config: Config, logo_url: str | None) -> str:
+    if config.stripe_mode is StripeMode.STRIPE:
+        form_targets = ["https://checkout.stripe.com"]
+    elif config.stripe_mode is StripeMode.CUSTOM:
+        form_targets = [_origin(config.stripe_api_base)]
+    else:
+        form_targets = []  # the in-process sandbox's checkout page is on our own origin
+    images = [_origin(logo_url)] if logo_url and not logo_url.startswith("/") else []
+    return content_security_policy(config.public_url, form_targets, images)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _mount_sandbox(app: web.Application, config: Config) -> None:
+    # The one place the app touches the sandbox: mounting it. From here on they talk only over
+    # HTTP, through the stripe SDK and signed webhooks, exactly as paydesk and Stripe do.
+    from .sandbox import SandboxSettings, create_sandbox_app
+
+    settings = SandboxSettings(
+        public_url=config.sandbox_public_url,
+        webhook_url=config.webhook_url,
+        webhook_secrets=config.webhook_secrets,
+    )
+    app.add_subapp("/_sandbox", create_sandbox_app(settings))
+    log.warning(
+        "TEST MODE: no STRIPE_SECRET_KEY set, payments go to the built-in Stripe sandbox at %s. "
+        "Pay with card 4242 4242 4242 4242. No real money moves.",
+        config.sandbox_public_url,
+    )

@@ -1,0 +1,23 @@
+"""Request body limits: small for forms and JSON, larger for Stripe's events; 413 past the limit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+
+def setup_body_limit(app: web.Application, *, default: int, per_route: Mapping[str, int]) -> None:
+    """Limit every request body of `app` to `default` bytes, or to `per_route[route name]`."""
+
+    @web.middleware
+    async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        limit = per_route.get(request.match_info.route.name or "", default)
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
+        # A chunked body has no length up front: the clone stops reading at the limit, with a 413.
+        return await handler(request.clone(client_max_size=limit))
+
+    app.middlewares.append(body_limit_middleware)

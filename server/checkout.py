@@ -1,0 +1,128 @@
+"""Starting a payment: record it, ask Stripe for a Checkout Session once, and survive double submits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import payments
+from .db import Database
+from .orders import Order
+from .payments import NewPayment, Payment
+from .stripe_gateway import SessionRequest, StripeGateway, StripeUnavailable
+
+log = logging.getLogger(__name__)
+STRIPE_MIN_EXPIRY = 30 * 60
+STRIPE_MAX_EXPIRY = 24 * 60 * 60
+
+
+@dataclass(frozen=True)
+class CheckoutUrls:
+    """Where Stripe sends the customer back; built by the web layer from named routes."""
+
+    success: Callable[[str], str]  # payment id → URL (may carry {CHECKOUT_SESSION_ID})
+    cancel: Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    payment: Payment
+    redirect_to_checkout: bool  # False: the payment is past checkout, show its status instead
+
+
+class Checkout:
+    """Creates payments and their Checkout Sessions; one in-flight Stripe call per payment."""
+
+    def __init__(
+        self, db: Database, gateway: StripeGateway, urls: CheckoutUrls, expiry_minutes: int
+    ) -> None:
+        self._db = db
+        self._gateway = gateway
+        self._urls = urls
+        self._expiry_seconds = expiry_minutes * 60
+        # Concurrent submits of one form wait for each other instead of racing to Stripe.
+        self._in_flight: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def start(self, order: Order, request_key: str) -> CheckoutResult:
+        """Return the payment for this order and request key, with a Checkout Session to send the customer to.
+
+        Raises StripeUnavailable when Stripe cannot create the session; the payment is then
+        recorded as not started, and submitting the same form again retries it.
+        """
+        lock = self._in_flight.setdefault(request_key, asyncio.Lock())
+        async with lock:
+            payment = await payments.find_by_request_key(self._db, request_key)
+            if payment is None:
+                payment = await self._create(order, request_key)
+            if payment.status == payments.PENDING and payment.checkout_url:
+                expired = payment.expires_at is not None and payment.expires_at <= time.time()
+                return CheckoutResult(payment, redirect_to_checkout=not expired)
+            if payment.status not in (payments.PENDING, payments.NOT_STARTED):
+                return CheckoutResult(payment, redirect_to_checkout=False)
+            return CheckoutResult(
+                await self._open_session(payment, order), redirect_to_checkout=True
+            )
+
+    async def _create(self, order: Order, request_key: str) -> Payment:
+        new = NewPayment(
+            request_key=request_key,
+            product_id=order.product.id,
+            product_name=order.product.name,
+            quantity=order.quantity,
+            unit_amount=order.unit_amount,
+            amount=order.amount,
+            currency=order.product.currency,
+            customer_name=order.customer_name,
+            customer_email=order.customer_email,
+            expires_at=self._next_expiry(),
+        )
+        payment_id = await self._db.write(lambda conn: payments.insert_payment(conn, new))
+        created = await payments.get_payment(self._db, payment_id)
+        assert created is not None  # just committed
+        return created
+
+    async def _open_session(self, payment: Payment, order: Order) -> Payment:
+        assert payment.expires_at is not None  # set when the payment or its retry was recorded
+        request = SessionRequest(
+            payment_id=payment.id,
+            product_id=order.product.id,
+            product_name=order.product.name,
+            product_description=order.product.description,
+            currency=payment.currency,
+            unit_amount=payment.unit_amount,
+            quantity=payment.quantity,
+            customer_email=payment.customer_email,
+            success_url=self._urls.success(payment.id),
+            cancel_url=self._urls.cancel(payment.id),
+            expires_at=payment.expires_at,
+        )
+        # Stable across crashes and double submits; a new attempt only after a recorded failure.
+        idempotency_key = f"paydesk-checkout-{payment.id}-{payment.checkout_attempts}"
+        try:
+            session = await self._gateway.create_checkout_session(request, idempotency_key)
+        except StripeUnavailable as exc:
+            log.warning("checkout for payment %s not started: %s", payment.id, exc)
+            reason, next_expiry = exc.customer_message, self._next_expiry()
+            await self._db.write(
+                lambda conn: payments.mark_not_started(conn, payment.id, reason, next_expiry)
+            )
+            raise
+        await self._db.write(
+            lambda conn: payments.attach_session(
+                conn, payment.id, session.id, session.url, session.expires_at
+            )
+        )
+        updated = await payments.get_payment(self._db, payment.id)
+        assert updated is not None
+        return updated
+
+    def _next_expiry(self) -> int:
+        # Stripe accepts 30 minutes to 24 hours from when it receives the call: keep a minute clear of each end.
+        seconds = min(max(self._expiry_seconds, STRIPE_MIN_EXPIRY + 60), STRIPE_MAX_EXPIRY - 60)
+        return int(time.time()) + seconds

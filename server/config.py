@@ -1,0 +1,253 @@
+"""The one place paydesk reads its settings: environment and `.env`, validated into a frozen Config."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CATALOG = Path(__file__).resolve().parent / "catalog.example.toml"
+STRIPE_API = "https://api.stripe.com"
+# The key the app presents to the built-in sandbox; the sandbox accepts any sk_test_ key.
+SANDBOX_SECRET_KEY = "sk_test_paydesk_sandbox"  # noqa: S105 - a public test-mode placeholder
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the variable and the fix."""
+
+
+class StripeMode(StrEnum):
+    SANDBOX = "sandbox"  # the built-in sandbox, mounted in this process under /_sandbox
+    STRIPE = "stripe"  # Stripe itself
+    CUSTOM = "custom"  # another Stripe-compatible API, e.g. a standalone sandbox
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting paydesk has. Built by `load_config`; tests build their own."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    database_path: Path = PROJECT_ROOT / "var" / "paydesk.db"
+    catalog_path: Path = EXAMPLE_CATALOG
+    stripe_mode: StripeMode = StripeMode.SANDBOX
+    stripe_api_base: str = "http://127.0.0.1:8080/_sandbox"
+    stripe_secret_key: str = field(default=SANDBOX_SECRET_KEY, repr=False)
+    stripe_publishable_key: str = ""
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    webhook_tolerance: int = 300
+    stripe_timeout: float = 20.0
+    stripe_max_network_retries: int = 2
+    checkout_expiry_minutes: int = 60
+    checkout_rate_limit: int = 10
+    cors_origins: tuple[str, ...] = ()
+    log_level: str = "INFO"
+
+    @property
+    def is_test_mode(self) -> bool:
+        """True unless real money can move: only a live key against Stripe itself is live."""
+        return not self.stripe_secret_key.startswith(("sk_live_", "rk_live_"))
+
+    @property
+    def internal_url(self) -> str:
+        """How this process reaches itself: the in-process sandbox and its webhook calls use it."""
+        host = self.host
+        if host in ("0.0.0.0", "", "*"):  # noqa: S104 - comparing, not binding
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def sandbox_public_url(self) -> str:
+        return f"{self.public_url}/_sandbox"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.internal_url}/webhooks/stripe"
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Config:
+    """Read settings from `environ` (default: the process environment) over an optional `.env` file."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return _build(_Settings(values))
+
+
+class _Settings:
+    """Typed access to raw string settings; every error names the variable."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+
+    def text(self, name: str, default: str = "") -> str:
+        return self._values.get(name, "").strip() or default
+
+    def number(self, name: str, default: T, low: float, high: float, kind: Callable[[str], T]) -> T:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:  # type: ignore[operator]
+            raise ConfigError(f"{name}: expected a number from {low:g} to {high:g}, got {raw!r}")
+        return value
+
+    def items(self, name: str) -> tuple[str, ...]:
+        return tuple(item.strip() for item in self.text(name).split(",") if item.strip())
+
+
+def _build(settings: _Settings) -> Config:
+    host = settings.text("HOST", "127.0.0.1")
+    port = settings.number("PORT", 8080, 1, 65535, int)
+    base = Config(host=host, port=port)
+    public_url = _public_url(settings.text("PUBLIC_URL"), base.internal_url)
+    mode, api_base, secret_key = _stripe_target(settings, base)
+    webhook_secrets = _webhook_secrets(settings.items("STRIPE_WEBHOOK_SECRET"), mode)
+    return Config(
+        host=host,
+        port=port,
+        public_url=public_url,
+        database_path=_database_path(settings.text("DATABASE_URL", "sqlite:///var/paydesk.db")),
+        catalog_path=_catalog_path(settings.text("CATALOG")),
+        stripe_mode=mode,
+        stripe_api_base=api_base,
+        stripe_secret_key=secret_key,
+        stripe_publishable_key=_publishable_key(
+            settings.text("STRIPE_PUBLISHABLE_KEY"), secret_key
+        ),
+        webhook_secrets=webhook_secrets,
+        webhook_tolerance=settings.number("WEBHOOK_TOLERANCE", 300, 10, 3600, int),
+        stripe_timeout=settings.number("STRIPE_TIMEOUT", 20.0, 1, 120, float),
+        stripe_max_network_retries=settings.number("STRIPE_MAX_NETWORK_RETRIES", 2, 0, 5, int),
+        checkout_expiry_minutes=settings.number("CHECKOUT_EXPIRY_MINUTES", 60, 30, 1440, int),
+        checkout_rate_limit=settings.number("CHECKOUT_RATE_LIMIT", 10, 1, 10_000, int),
+        cors_origins=tuple(_origin(o) for o in settings.items("CORS_ORIGINS")),
+        log_level=_log_level(settings.text("LOG_LEVEL", "INFO")),
+    )
+
+
+def _public_url(raw: str, default: str) -> str:
+    if not raw:
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"PUBLIC_URL: expected the address customers use, like https://pay.example.com, got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def _database_path(raw: str) -> Path:
+    prefix = "sqlite:///"
+    if not raw.startswith(prefix) or raw == prefix:
+        raise ConfigError(
+            f"DATABASE_URL: expected sqlite:///relative/path.db or sqlite:////absolute/path.db, got {raw!r}"
+        )
+    path = Path(raw[len(prefix) :])
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _catalog_path(raw: str) -> Path:
+    if not raw:
+        return EXAMPLE_CATALOG
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    if not path.is_file():
+        raise ConfigError(f"CATALOG: no file at {path}; point it at your catalog TOML file")
+    return path
+
+
+def _stripe_target(settings: _Settings, base: Config) -> tuple[StripeMode, str, str]:
+    key = settings.text("STRIPE_SECRET_KEY")
+    api_base = settings.text("STRIPE_API_BASE").rstrip("/")
+    if key and not key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+        raise ConfigError(
+            "STRIPE_SECRET_KEY: expected a secret key starting with sk_test_ or sk_live_ "
+            "(Stripe dashboard → Developers → API keys)"
+        )
+    live = key.startswith(("sk_live_", "rk_live_"))
+    if api_base:
+        parts = urlsplit(api_base)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                f"STRIPE_API_BASE: expected a URL like http://127.0.0.1:12111, got {api_base!r}"
+            )
+        mode = StripeMode.STRIPE if api_base == STRIPE_API else StripeMode.CUSTOM
+        if live and mode is not StripeMode.STRIPE:
+            raise ConfigError(
+                "STRIPE_SECRET_KEY: a live key (sk_live_) is only used with Stripe itself; "
+                "unset STRIPE_API_BASE or use an sk_test_ key"
+            )
+        return mode, api_base, key or SANDBOX_SECRET_KEY
+    if key:
+        return StripeMode.STRIPE, STRIPE_API, key
+    return StripeMode.SANDBOX, f"{base.internal_url}/_sandbox", SANDBOX_SECRET_KEY
+
+
+def _webhook_secrets(secrets_given: tuple[str, ...], mode: StripeMode) -> tuple[str, ...]:
+    for secret in secrets_given:
+        if not secret.startswith("whsec_"):
+            raise ConfigError(
+                "STRIPE_WEBHOOK_SECRET: expected signing secrets starting with whsec_, "
+                "comma-separated during rotation"
+            )
+    if secrets_given:
+        return secrets_given
+    if mode is StripeMode.SANDBOX:
+        # The in-process sandbox signs with whatever we give it, so a fresh secret per run is enough.
+        return (f"whsec_{secrets.token_urlsafe(24)}",)
+    raise ConfigError(
+        "STRIPE_WEBHOOK_SECRET: required when paydesk talks to Stripe; copy the endpoint's "
+        "signing secret (whsec_...) from the Stripe dashboard → Developers → Webhooks"
+    )
+
+
+def _publishable_key(raw: str, secret_key: str) -> str:
+    if not raw:
+        return ""
+    if not raw.startswith(("pk_test_", "pk_live_")):
+        raise ConfigError(
+            "STRIPE_PUBLISHABLE_KEY: expected a key starting with pk_test_ or pk_live_"
+        )
+    if raw.startswith("pk_live_") != secret_key.startswith(("sk_live_", "rk_live_")):
+        raise ConfigError(
+            "STRIPE_PUBLISHABLE_KEY: test and live keys are mixed; use both test keys or both live keys"
+        )
+    return raw
+
+
+def _origin(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+        raise ConfigError(
+            f"CORS_ORIGINS: expected origins like https://shop.example.com (no path), got {raw!r}"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level

@@ -1,0 +1,72 @@
+"""CSRF protection for form posts: a per-browser token in a SameSite cookie, echoed in every form."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Collection
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from .keys import csrf_token_key
+
+COOKIE = "paydesk_csrf"
+FIELD = "csrf_token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class CsrfRejected(web.HTTPForbidden):
+    """Raised for a state-changing request without a valid token; the error page explains it."""
+
+
+def csrf_token(request: web.Request) -> str:
+    """The token templates put in a hidden field."""
+    return request[csrf_token_key]
+
+
+def setup_csrf(app: web.Application, *, public_url: str, exempt_routes: Collection[str]) -> None:
+    """Check every unsafe request to this app's routes, except `exempt_routes` (signed or JSON-only)."""
+    secure = public_url.startswith("https://")
+    public_origin = _origin(public_url)
+
+    @web.middleware
+    async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route
+        if request.match_info.apps[-1] is not app or route.name in exempt_routes:
+            return await handler(request)  # mounted apps (the sandbox) answer for themselves
+        cookie = request.cookies.get(COOKIE, "")
+        request[csrf_token_key] = cookie or secrets.token_urlsafe(32)
+        if request.method in UNSAFE_METHODS:
+            await _check(request, cookie, public_origin)
+        response = await handler(request)
+        if not cookie:
+            response.set_cookie(
+                COOKIE,
+                request[csrf_token_key],
+                httponly=True,
+                samesite="Strict",
+                secure=secure,
+                path="/",
+            )
+        return response
+
+    app.middlewares.append(csrf_middleware)
+
+
+async def _check(request: web.Request, cookie: str, public_origin: str) -> None:
+    origin = request.headers.get("Origin")
+    if origin and origin not in (public_origin, _origin(str(request.url))):
+        raise CsrfRejected(text="This form was sent from another site, so it was refused.")
+    form = await request.post()
+    sent = form.get(FIELD)
+    if not cookie or not isinstance(sent, str) or not hmac.compare_digest(sent, cookie):
+        raise CsrfRejected(
+            text="This form has expired or your browser blocked our cookie. Reload the page and try again."
+        )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

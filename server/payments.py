@@ -1,0 +1,142 @@
+"""Payment records: the row, its public id, and the queries checkout and status pages need."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from .db import Database
+
+PENDING = "pending"
+NOT_STARTED = "not_started"
+PUBLIC_ID_BYTES = 18  # 144 random bits: the id is the capability that opens a status page
+
+
+def new_payment_id() -> str:
+    return "pay_" + secrets.token_urlsafe(PUBLIC_ID_BYTES)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def mask_email(email: str) -> str:
+    """'jane.doe@example.com' → 'j•••@example.com': enough to recognise, not enough to harvest."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}•••@{domain}"
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    request_key: str
+    product_id: str
+    product_name: str
+    quantity: int
+    unit_amount: int
+    amount: int
+    currency: str
+    customer_name: str
+    customer_email: str
+    status: str
+    status_reason: str | None
+    checkout_attempts: int
+    checkout_session_id: str | None
+    checkout_url: str | None
+    payment_intent_id: str | None
+    expires_at: int | None
+    created_at: int
+    updated_at: int
+    version: int
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> Payment:
+        return cls(**{key: row[key] for key in row.keys()})  # noqa: SIM118 - Row is not a dict
+
+    def public_view(self) -> dict[str, Any]:
+        """What anyone holding the status link may see: no full email, no Stripe ids."""
+        return {
+            "id": self.id,
+            "product": {"id": self.product_id, "name": self.product_name},
+            "quantity": self.quantity,
+            "unit_amount": self.unit_amount,
+            "amount": self.amount,
+            "currency": self.currency,
+            "status": self.status,
+            "status_reason": self.status_reason,
+            "email": mask_email(self.customer_email),
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True)
+class NewPayment:
+    """What checkout knows before Stripe is asked for anything."""
+
+    request_key: str
+    product_id: str
+    product_name: str
+    quantity: int
+    unit_amount: int
+    amount: int
+    currency: str
+    customer_name: str
+    customer_email: str
+    expires_at: int
+
+
+async def get_payment(db: Database, payment_id: str) -> Payment | None:
+    row = await db.fetch_one("SELECT * FROM payments WHERE id = ?", (payment_id,))
+    return Payment.from_row(row) if row else None
+
+
+async def find_by_request_key(db: Database, request_key: str) -> Payment | None:
+    row = await db.fetch_one("SELECT * FROM payments WHERE request_key = ?", (request_key,))
+    return Payment.from_row(row) if row else None
+
+
+async def insert_payment(conn: aiosqlite.Connection, new: NewPayment) -> str:
+    payment_id = new_payment_id()
+    stamp = now_ms()
+    await conn.execute(
+        "INSERT INTO payments (id, request_key, product_id, product_name, quantity, unit_amount,"
+        " amount, currency, customer_name, customer_email, status, expires_at, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            payment_id, new.request_key, new.product_id, new.product_name, new.quantity,
+            new.unit_amount, new.amount, new.currency, new.customer_name, new.customer_email,
+            PENDING, new.expires_at, stamp, stamp,
+        ),
+    )  # fmt: skip
+    return payment_id
+
+
+async def attach_session(
+    conn: aiosqlite.Connection, payment_id: str, session_id: str, url: str, expires_at: int
+) -> None:
+    await conn.execute(
+        "UPDATE payments SET checkout_session_id = ?, checkout_url = ?, expires_at = ?,"
+        " status = ?, status_reason = NULL, updated_at = ?, version = version + 1 WHERE id = ?",
+        (session_id, url, expires_at, PENDING, now_ms(), payment_id),
+    )
+
+
+async def mark_not_started(
+    conn: aiosqlite.Connection, payment_id: str, reason: str, next_expires_at: int
+) -> None:
+    """The attempt failed before Stripe created anything; the next attempt gets a new idempotency key."""
+    await conn.execute(
+        "UPDATE payments SET status = ?, status_reason = ?, checkout_attempts = checkout_attempts + 1,"
+        " expires_at = ?, updated_at = ?, version = version + 1 WHERE id = ?",
+        (NOT_STARTED, reason, next_expires_at, now_ms(), payment_id),
+    )
+
+
+def _iso(stamp_ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp_ms / 1000))

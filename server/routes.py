@@ -1,0 +1,26 @@
+"""Every URL paydesk answers, with the name handlers and templates use to build links."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .config import PROJECT_ROOT
+from .views import api, health, shop
+
+STATIC_FOLDER = PROJECT_ROOT / "static"
+
+
+def setup_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_get("/", shop.index, name="index")
+    router.add_post("/checkout", shop.checkout, name="checkout")
+    router.add_get("/payments/{payment_id}", shop.payment_status, name="payment_status")
+    router.add_get(
+        "/payments/{payment_id}/cancelled", shop.payment_cancelled, name="payment_cancelled"
+    )
+    router.add_get("/api/products", api.products, name="api_products")
+    router.add_post("/api/checkout", api.create_checkout, name="api_checkout")
+    router.add_get("/api/payments/{payment_id}", api.payment, name="api_payment")
+    router.add_get("/theme.css", shop.theme_css, name="theme_css")
+    router.add_get("/healthz", health.healthz, name="healthz")
+    router.add_static("/static", STATIC_FOLDER, name="static", append_version=True)

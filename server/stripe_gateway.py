@@ -1,0 +1,134 @@
+"""paydesk's calls to Stripe (or the sandbox) through the async SDK, with failures turned into our terms."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import stripe
+from aiohttp import web
+
+from .config import Config
+from .keys import config_key, stripe_key
+
+log = logging.getLogger(__name__)
+
+
+class StripeUnavailable(Exception):
+    """Stripe could not be reached or refused the call; `customer_message` is safe to show."""
+
+    def __init__(self, customer_message: str, detail: str) -> None:
+        super().__init__(detail)
+        self.customer_message = customer_message
+
+
+@dataclass(frozen=True)
+class CheckoutSessionRef:
+    id: str
+    url: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """Everything Stripe needs for one Checkout Session; the same request must produce the same params."""
+
+    payment_id: str
+    product_id: str
+    product_name: str
+    product_description: str
+    currency: str
+    unit_amount: int
+    quantity: int
+    customer_email: str
+    success_url: str
+    cancel_url: str
+    expires_at: int
+
+    def params(self) -> stripe.checkout.Session.CreateParams:
+        product_data: dict[str, str] = {"name": self.product_name}
+        if self.product_description:  # Stripe rejects an empty description
+            product_data["description"] = self.product_description
+        metadata = {"payment_id": self.payment_id, "product_id": self.product_id}
+        return {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": self.currency,
+                        "unit_amount": self.unit_amount,
+                        "product_data": product_data,  # type: ignore[typeddict-item]
+                    },
+                    "quantity": self.quantity,
+                }
+            ],
+            "customer_email": self.customer_email,
+            "client_reference_id": self.payment_id,
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata, "description": self.product_name},
+            "success_url": self.success_url,
+            "cancel_url": self.cancel_url,
+            "expires_at": self.expires_at,
+        }
+
+
+class StripeGateway:
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self._client = client
+
+    async def create_checkout_session(
+        self, request: SessionRequest, idempotency_key: str
+    ) -> CheckoutSessionRef:
+        try:
+            session = await self._client.v1.checkout.sessions.create_async(
+                request.params(), {"idempotency_key": idempotency_key}
+            )
+        except stripe.APIConnectionError as exc:
+            raise StripeUnavailable(
+                "We could not reach our payment provider, so nothing was charged. "
+                "Please try again in a minute.",
+                f"Stripe unreachable: {exc.user_message or exc}",
+            ) from exc
+        except stripe.AuthenticationError as exc:
+            log.error("Stripe refused the API key; check STRIPE_SECRET_KEY (%s)", exc.user_message)
+            raise _refused(exc) from exc
+        except stripe.StripeError as exc:
+            raise _refused(exc) from exc
+        if not session.url:
+            raise StripeUnavailable(
+                _REFUSED, f"Checkout Session {session.id} came back without a URL"
+            )
+        return CheckoutSessionRef(id=session.id, url=session.url, expires_at=session.expires_at)
+
+
+_REFUSED = (
+    "Our payment provider could not start the checkout, so nothing was charged. "
+    "Please try again in a minute; if it keeps happening, contact the shop."
+)
+
+
+def _refused(exc: stripe.StripeError) -> StripeUnavailable:
+    detail = f"Stripe answered {exc.http_status}: {exc.user_message or exc}"
+    if exc.http_status and exc.http_status < 500:
+        # A 4xx on session creation means our request or our account setup is wrong: the operator must act.
+        log.error("Stripe refused to create a Checkout Session: %s", detail)
+    return StripeUnavailable(_REFUSED, detail)
+
+
+async def stripe_gateway_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One Stripe HTTP client for the process lifetime, created inside the running loop."""
+    config: Config = app[config_key]
+    http_client = stripe.AIOHTTPClient(timeout=aiohttp.ClientTimeout(total=config.stripe_timeout))
+    client = stripe.StripeClient(
+        config.stripe_secret_key,
+        base_addresses={"api": config.stripe_api_base},
+        http_client=http_client,
+        max_network_retries=config.stripe_max_network_retries,
+    )
+    app[stripe_key] = StripeGateway(client)
+    try:
+        yield
+    finally:
+        await http_client.close_async()
