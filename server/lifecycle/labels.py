@@ -1,0 +1,97 @@
+"""What the customer's status page says about a payment, and what the customer can do next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..money import format_amount
+from .facts import Facts, paid_amount
+from .status import SETTLED, Status
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    key: str  # for the page script: the status value
+    title: str  # what happened, in plain words
+    detail: str  # what the customer can do next
+    final: bool  # nothing left for the customer to wait for: the page may stop listening
+
+
+def customer_view(status: Status, facts: Facts, *, amount: int, currency: str) -> CustomerView:
+    """The status page's words; `amount` and `currency` come from the payment record."""
+    title, detail = _words(status, facts, amount, currency.lower())
+    return CustomerView(key=str(status), title=title, detail=detail, final=status in SETTLED)
+
+
+def _words(status: Status, facts: Facts, amount: int, currency: str) -> tuple[str, str]:
+    def money(minor: int) -> str:
+        return format_amount(minor, currency)
+
+    match status:
+        case Status.PENDING:
+            return (
+                "Waiting for your payment",
+                "Finish paying on the Stripe page; this page updates by itself.",
+            )
+        case Status.NOT_STARTED:
+            return (
+                "Your payment could not be started",
+                "Our payment provider could not be reached. Please try again in a few minutes.",
+            )
+        case Status.DECLINED:
+            reason = _decline_reason(facts)
+            return (
+                "Your payment was declined",
+                f"{reason or 'Your bank gave no reason.'} You can try again.",
+            )
+        case Status.PROCESSING:
+            return (
+                "Your bank payment is being processed",
+                "You can close this page; we will email you when it completes.",
+            )
+        case Status.EXPIRED:
+            return "This checkout has expired", "Nothing was charged. You can start a new payment."
+        case Status.FAILED:
+            return (
+                "Your bank payment failed",
+                "The payment did not go through. You can start a new payment.",
+            )
+        case Status.SUCCEEDED:
+            return "Paid", f"Thank you: we received {money(paid_amount(facts, amount))}."
+        case Status.PARTIALLY_REFUNDED:
+            refunded, paid = money(facts.refunded_amount), money(paid_amount(facts, amount))
+            return "Paid, partly refunded", f"{refunded} of {paid} is refunded to how you paid."
+        case Status.REFUNDED:
+            return (
+                "Refunded",
+                f"{money(facts.refunded_amount)} is refunded to how you paid."
+                " It can take a few days to show.",
+            )
+        case Status.DISPUTED:
+            return _dispute_words(facts)
+    raise AssertionError(f"no words for status {status!r}")  # a new Status needs its words
+
+
+def _dispute_words(facts: Facts) -> tuple[str, str]:
+    dispute = facts.latest_dispute
+    outcome = dispute.status if dispute else None
+    if outcome == "won":
+        return "Dispute closed", "Your bank decided that the payment stands."
+    if outcome == "lost":
+        return "Dispute closed", "Your bank decided in your favour and returned the money."
+    if outcome == "warning_closed":
+        return "Inquiry closed", "Your bank's inquiry about this payment is closed."
+    return "This payment is disputed", "Your bank is looking into it and will tell you the outcome."
+
+
+# Stripe's message for these codes is written for developers; the customer gets plain words.
+DECLINE_WORDS = {
+    "payment_intent_authentication_failure": "Your bank could not confirm that it was you.",
+}
+
+
+def _decline_reason(facts: Facts) -> str | None:
+    decline = facts.decline
+    if decline is None:
+        return None
+    return DECLINE_WORDS.get(decline.code or "", decline.message)

@@ -1,0 +1,170 @@
+"""One step of the state machine: merge an event's facts, derive the status, say why, pick mails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .events import EventFacts
+from .facts import Facts, derive_status
+from .status import RANK, SETTLED, Status
+
+
+class MailKind(StrEnum):
+    RECEIPT = "receipt"
+    OPERATOR_NEW_PAYMENT = "operator_new_payment"
+    PROCESSING_NOTICE = "processing_notice"
+    ASYNC_FAILED_CUSTOMER = "async_failed_customer"
+    ASYNC_FAILED_OPERATOR = "async_failed_operator"
+    REFUND_CONFIRMATION = "refund_confirmation"
+    DISPUTE_ALERT = "dispute_alert"
+
+
+@dataclass(frozen=True, order=True)
+class MailIntent:
+    """A mail to enqueue; the outbox keeps one row per (payment id, dedupe_key), ever."""
+
+    kind: MailKind
+    dedupe_key: str
+
+    @property
+    def urgent(self) -> bool:
+        return self.kind is MailKind.DISPUTE_ALERT  # evidence is due within days
+
+
+@dataclass(frozen=True)
+class Outcome:
+    facts: Facts  # to store, whether or not the status changed
+    status_before: Status
+    status_after: Status
+    changed: bool  # the facts changed (a duplicate or an event with nothing new leaves them)
+    reason: str  # one line for the payment's timeline
+    mails: tuple[MailIntent, ...]  # to enqueue in the same transaction as the facts
+
+
+def mails_for(facts: Facts, status: Status) -> frozenset[MailIntent]:
+    """Every mail a payment in this state should have had, so a step sends what is new.
+
+    Mails about what happened (paid, each refund, each dispute) follow the facts, and so go out
+    in any order of events. The processing and failure notices describe a status, so they go
+    out only when that is the status: a processing event that arrives after the payment
+    succeeded or failed sends nothing, rather than news that is already out of date.
+    """
+    mails: set[MailIntent] = set()
+    if facts.paid:
+        mails |= {_mail(MailKind.RECEIPT), _mail(MailKind.OPERATOR_NEW_PAYMENT)}
+    if status is Status.PROCESSING:
+        mails.add(_mail(MailKind.PROCESSING_NOTICE))
+    if status is Status.FAILED:
+        mails |= {_mail(MailKind.ASYNC_FAILED_CUSTOMER), _mail(MailKind.ASYNC_FAILED_OPERATOR)}
+    # One confirmation per refund id. charge.refunded alone (a cumulative amount, no ids) never
+    # mails: Stripe sends refund.created for every refund, and keying a mail by the amount as
+    # well would send a second one when that refund's own event arrives.
+    mails |= {
+        _mail(MailKind.REFUND_CONFIRMATION, refund_id)
+        for refund_id, refund in facts.refunds.items()
+        if refund.counted
+    }
+    mails |= {_mail(MailKind.DISPUTE_ALERT, dispute_id) for dispute_id in facts.disputes}
+    return frozenset(mails)
+
+
+def apply(current: Facts, event: EventFacts, *, amount: int) -> Outcome:
+    """Merge one event into a payment's facts; `amount` is the payment record's, in minor units."""
+    merged = current.merge(event.facts)
+    before = derive_status(current, amount)
+    after = derive_status(merged, amount)
+    new_mails = mails_for(merged, after) - mails_for(current, before)
+    return Outcome(
+        facts=merged,
+        status_before=before,
+        status_after=after,
+        changed=merged != current,
+        reason=_reason(current, merged, before, after, event, amount),
+        mails=tuple(sorted(new_mails)),
+    )
+
+
+def headline(status: Status, facts: Facts) -> str:
+    """The timeline's words for a status, with the detail that can change while it stays."""
+    if status is Status.DECLINED and facts.decline and facts.decline.message:
+        return f"payment declined: {facts.decline.message}"
+    dispute = facts.latest_dispute
+    if status is Status.DISPUTED and dispute:
+        return DISPUTE_HEADLINES.get(dispute.status, f"dispute {dispute.status}")
+    return HEADLINES[status]
+
+
+HEADLINES = {
+    Status.PENDING: "waiting for payment",
+    Status.NOT_STARTED: "checkout not started",
+    Status.DECLINED: "payment declined",
+    Status.PROCESSING: "bank payment processing",
+    Status.EXPIRED: "checkout expired unpaid",
+    Status.FAILED: "bank payment failed",
+    Status.SUCCEEDED: "payment succeeded",
+    Status.PARTIALLY_REFUNDED: "partially refunded",
+    Status.REFUNDED: "refunded in full",
+    Status.DISPUTED: "dispute opened",
+}
+DISPUTE_HEADLINES = {
+    "warning_needs_response": "inquiry opened: response needed",
+    "warning_under_review": "inquiry under review",
+    "warning_closed": "inquiry closed",
+    "needs_response": "dispute opened: response needed",
+    "under_review": "dispute under review",
+    "won": "dispute won",
+    "lost": "dispute lost",
+}
+# What an event is, in "recorded: …" and "a late … changes nothing".
+NOUNS = {
+    "checkout.session.completed": "checkout completion",
+    "checkout.session.async_payment_succeeded": "bank payment success",
+    "checkout.session.async_payment_failed": "bank payment failure",
+    "checkout.session.expired": "session expiry",
+    "payment_intent.succeeded": "payment success",
+    "payment_intent.processing": "processing update",
+    "payment_intent.payment_failed": "decline",
+    "payment_intent.requires_action": "authentication request (3-D Secure)",
+    "payment_intent.created": "payment intent creation",
+    "charge.succeeded": "charge success",
+    "charge.pending": "pending charge",
+    "charge.failed": "decline",
+    "charge.refunded": "refund",
+    "refund.created": "refund",
+    "refund.updated": "refund update",
+    "refund.failed": "refund failure",
+    "charge.refund.updated": "refund update",
+    "charge.dispute.created": "dispute",
+    "charge.dispute.updated": "dispute update",
+    "charge.dispute.closed": "dispute closing",
+    "charge.dispute.funds_withdrawn": "dispute withdrawal",
+    "charge.dispute.funds_reinstated": "dispute reinstatement",
+}
+
+
+def _reason(
+    current: Facts, merged: Facts, before: Status, after: Status, event: EventFacts, amount: int
+) -> str:
+    if merged == current:
+        return "duplicate: nothing new"
+    if RANK[after] < RANK[before]:  # only a refund that failed or was canceled lowers the rank
+        return f"refund failed or canceled: back to {after.replace('_', ' ')}"
+    if headline(after, merged) != headline(before, current):
+        return headline(after, merged)
+    noun = NOUNS.get(event.type, event.type)
+    # A late event is news from before the outcome the payment already has: a decline after it
+    # succeeded, a checkout completion after it was refunded. Refunds add up, so are never late.
+    own = derive_status(event.facts, amount)
+    if before in SETTLED and own in LATE_IF_BELOW and RANK[own] < RANK[before]:
+        return f"ignored: payment already {before.replace('_', ' ')}, a late {noun} changes nothing"
+    return f"recorded: {noun}"
+
+
+LATE_IF_BELOW = frozenset(
+    {Status.DECLINED, Status.PROCESSING, Status.EXPIRED, Status.FAILED, Status.SUCCEEDED}
+)
+
+
+def _mail(kind: MailKind, suffix: str = "") -> MailIntent:
+    return MailIntent(kind, f"{kind}:{suffix}" if suffix else str(kind))
