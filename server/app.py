@@ -16,12 +16,24 @@ from .cors import setup_cors
 from .csrf import setup_csrf
 from .db import Database
 from .errors import setup_errors
-from .keys import catalog_key, checkout_key, config_key, db_key, stripe_key, templates_key
+from .keys import (
+    catalog_key,
+    checkout_key,
+    config_key,
+    db_key,
+    stripe_key,
+    templates_key,
+    webhook_stats_key,
+    webhooks_key,
+)
+from .live import close_live_sockets, live_hub_ctx
 from .rate_limit import RateLimiter, setup_rate_limit
 from .render import create_environment
 from .routes import setup_routes
 from .security_headers import content_security_policy, setup_security_headers
 from .stripe_gateway import stripe_gateway_ctx
+from .webhook_stats import WebhookStats
+from .webhooks import WebhookProcessor
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +51,7 @@ async def create_app(config: Config) -> web.Application:
     app[config_key] = config
     catalog = app[catalog_key] = load_catalog(config.catalog_path)
     app[templates_key] = create_environment(TEMPLATES_FOLDER)
+    app[webhook_stats_key] = WebhookStats()
     setup_routes(app)
 
     # Middlewares, outermost first. Errors wraps everything so whatever an inner one raises is
@@ -57,6 +70,9 @@ async def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(stripe_gateway_ctx)
     app.cleanup_ctx.append(checkout_ctx)
+    app.cleanup_ctx.append(webhooks_ctx)
+    app.cleanup_ctx.append(live_hub_ctx)
+    app.on_shutdown.append(close_live_sockets)
     if config.stripe_mode is StripeMode.SANDBOX:
         _mount_sandbox(app, config)
     return app
@@ -85,6 +101,11 @@ async def checkout_ctx(app: web.Application) -> AsyncIterator[None]:
         cancel=lambda pid: absolute("payment_cancelled", pid),
     )
     app[checkout_key] = Checkout(app[db_key], app[stripe_key], urls, config.checkout_expiry_minutes)
+    yield
+
+
+async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[webhooks_key] = WebhookProcessor(app[db_key], app[stripe_key].payment_id_for_intent)
     yield
 
 

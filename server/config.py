@@ -52,6 +52,8 @@ class Config:
     checkout_expiry_minutes: int = 60
     checkout_rate_limit: int = 10
     cors_origins: tuple[str, ...] = ()
+    live_max_connections: int = 20_000
+    live_max_per_payment: int = 20
     log_level: str = "INFO"
 
     @property
@@ -142,6 +144,8 @@ def _build(settings: _Settings) -> Config:
         checkout_expiry_minutes=settings.number("CHECKOUT_EXPIRY_MINUTES", 60, 30, 1440, int),
         checkout_rate_limit=settings.number("CHECKOUT_RATE_LIMIT", 10, 1, 10_000, int),
         cors_origins=tuple(_origin(o) for o in settings.items("CORS_ORIGINS")),
+        live_max_connections=settings.number("LIVE_MAX_CONNECTIONS", 20_000, 1, 1_000_000, int),
+        live_max_per_payment=settings.number("LIVE_MAX_PER_PAYMENT", 20, 1, 1000, int),
         log_level=_log_level(settings.text("LOG_LEVEL", "INFO")),
     )
 

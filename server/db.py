@@ -32,7 +32,7 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path)
         try:
-            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute_fetchall("PRAGMA journal_mode=WAL")
             reader = await _connect(path)
         except BaseException:
             await writer.close()
@@ -124,8 +124,9 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so transactions are exactly as written.
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = aiosqlite.Row
-    await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    await conn.execute("PRAGMA foreign_keys=ON")
+    # Fetched, not just executed: a PRAGMA statement left open keeps its lock on the file.
+    await conn.execute_fetchall(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    await conn.execute_fetchall("PRAGMA foreign_keys=ON")
     # FULL: a commit survives power loss, not only a crash; payment state is worth the fsync.
-    await conn.execute("PRAGMA synchronous=FULL")
+    await conn.execute_fetchall("PRAGMA synchronous=FULL")
     return conn

@@ -13,7 +13,10 @@ if TYPE_CHECKING:
     from .checkout import Checkout
     from .config import Config
     from .db import Database
+    from .live import LiveHub
     from .stripe_gateway import StripeGateway
+    from .webhook_stats import WebhookStats
+    from .webhooks import WebhookProcessor
 
 config_key: web.AppKey[Config] = web.AppKey("config")
 catalog_key: web.AppKey[Catalog] = web.AppKey("catalog")
@@ -21,5 +24,8 @@ db_key: web.AppKey[Database] = web.AppKey("db")
 stripe_key: web.AppKey[StripeGateway] = web.AppKey("stripe")
 checkout_key: web.AppKey[Checkout] = web.AppKey("checkout")
 templates_key: web.AppKey[jinja2.Environment] = web.AppKey("templates")
+live_hub_key: web.AppKey[LiveHub] = web.AppKey("live_hub")
+webhooks_key: web.AppKey[WebhookProcessor] = web.AppKey("webhooks")
+webhook_stats_key: web.AppKey[WebhookStats] = web.AppKey("webhook_stats")
 
 csrf_token_key: web.RequestKey[str] = web.RequestKey("csrf_token")

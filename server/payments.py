@@ -52,6 +52,7 @@ class Payment:
     created_at: int
     updated_at: int
     version: int
+    facts: str  # JSON of lifecycle.Facts: what Stripe's events taught us
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Payment:

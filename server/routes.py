@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .config import PROJECT_ROOT
-from .views import api, health, shop
+from .views import api, health, shop, webhooks
 
 STATIC_FOLDER = PROJECT_ROOT / "static"
 
@@ -22,5 +22,6 @@ def setup_routes(app: web.Application) -> None:
     router.add_post("/api/checkout", api.create_checkout, name="api_checkout")
     router.add_get("/api/payments/{payment_id}", api.payment, name="api_payment")
     router.add_get("/theme.css", shop.theme_css, name="theme_css")
+    router.add_post("/webhooks/stripe", webhooks.stripe_webhook, name="stripe_webhook")
     router.add_get("/healthz", health.healthz, name="healthz")
     router.add_static("/static", STATIC_FOLDER, name="static", append_version=True)

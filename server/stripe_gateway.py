@@ -103,6 +103,22 @@ class StripeGateway:
         return CheckoutSessionRef(id=session.id, url=session.url, expires_at=session.expires_at)
 
 
+    async def payment_id_for_intent(self, intent_id: str) -> str | None:
+        """The paydesk payment id in a PaymentIntent's metadata; None when it is not paydesk's."""
+        try:
+            intent = await self._client.v1.payment_intents.retrieve_async(intent_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise _refused(exc) from exc
+        except stripe.APIConnectionError as exc:
+            raise StripeUnavailable(_REFUSED, f"Stripe unreachable: {exc.user_message or exc}") from exc
+        except stripe.StripeError as exc:
+            raise _refused(exc) from exc
+        metadata = intent["metadata"]
+        return str(metadata["payment_id"]) if metadata and "payment_id" in metadata else None
+
+
 _REFUSED = (
     "Our payment provider could not start the checkout, so nothing was charged. "
     "Please try again in a minute; if it keeps happening, contact the shop."

@@ -88,7 +88,7 @@ def test_catalog_level_mistakes(data: dict[str, Any], expected: str) -> None:
 def test_file_errors_name_the_file(tmp_path: Path) -> None:
     broken = tmp_path / "shop.toml"
     broken.write_text("[shop\nname=")
-    with pytest.raises(CatalogError, match="shop.toml: not valid TOML"):
+    with pytest.raises(CatalogError, match=r"shop\.toml: not valid TOML"):
         load_catalog(broken)
     broken.write_text('[shop]\nname = "S"\ncontact_email = "a@b.c"\n[[products]]\nid = "x"\nname = "X"\ncurrency = "eur"\n')
     with pytest.raises(CatalogError, match=r'^shop.toml: product "x": give either unit_amount'):

@@ -33,7 +33,7 @@ def test_defaults_run_on_the_built_in_sandbox() -> None:
         ({"STRIPE_SECRET_KEY": TEST, "STRIPE_WEBHOOK_SECRET": WHSEC}, StripeMode.STRIPE, "https://api.stripe.com"),
         ({"STRIPE_SECRET_KEY": LIVE, "STRIPE_WEBHOOK_SECRET": WHSEC}, StripeMode.STRIPE, "https://api.stripe.com"),
         ({"STRIPE_API_BASE": "http://127.0.0.1:12111/", "STRIPE_WEBHOOK_SECRET": WHSEC}, StripeMode.CUSTOM, "http://127.0.0.1:12111"),
-        ({"HOST": "0.0.0.0", "PORT": "9000"}, StripeMode.SANDBOX, "http://127.0.0.1:9000/_sandbox"),
+        ({"HOST": "0.0.0.0", "PORT": "9000"}, StripeMode.SANDBOX, "http://127.0.0.1:9000/_sandbox"),  # noqa: S104
     ],
 )
 def test_stripe_mode_follows_the_key_and_api_base(env: dict[str, str], mode: StripeMode, api_base: str) -> None:

@@ -12,6 +12,7 @@ from ..catalog import Product
 from ..keys import catalog_key, checkout_key, config_key, db_key
 from ..orders import InvalidOrder, order_from_json
 from ..payments import get_payment
+from ..status_view import payment_snapshot
 from ..stripe_gateway import StripeUnavailable
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -79,7 +80,11 @@ async def payment(request: web.Request) -> web.Response:
     found = await get_payment(request.app[db_key], request.match_info["payment_id"])
     if found is None:
         return _error(404, None, "No payment has this id.")
-    return web.json_response(found.public_view())
+    shop_url = request.app[config_key].public_url + "/"
+    return web.json_response(
+        payment_snapshot(found, request.app[catalog_key], shop_url=shop_url),
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _product_json(product: Product, public_url: str, request: web.Request) -> dict[str, Any]:

@@ -1,0 +1,148 @@
+"""Live payment status: who watches which payment, and pushing each committed change to them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from aiohttp import WSCloseCode, web
+
+from .keys import catalog_key, config_key, db_key, live_hub_key
+from .payments import get_payment
+from .status_view import payment_snapshot
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 8  # snapshots waiting for one client; more means it is not reading
+SEND_TIMEOUT = 5.0
+
+
+@dataclass(eq=False)
+class Watcher:
+    """One open socket on one payment, with its own bounded queue of frames to send."""
+
+    payment_id: str
+    ws: web.WebSocketResponse
+    transport: asyncio.BaseTransport | None
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    last_version: int = 0
+
+    def offer(self, version: int, frame: str) -> bool:
+        """Queue a frame newer than any queued so far; False when the client is not keeping up."""
+        if version <= self.last_version:
+            return True  # an older or equal snapshot: the client already has (or will get) newer
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            return False
+        self.last_version = version
+        return True
+
+    async def send_forever(self) -> None:
+        while True:
+            frame = await self.queue.get()
+            try:
+                await asyncio.wait_for(self.ws.send_str(frame), SEND_TIMEOUT)
+            except (TimeoutError, ConnectionError):
+                self.drop()
+                return
+
+    def drop(self) -> None:
+        """Cut a client that stopped reading; its page reconnects and gets the latest snapshot."""
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Full(Exception):
+    """No room for another watcher; `reason` goes into the close frame."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LiveHub:
+    def __init__(self, *, max_total: int, max_per_payment: int) -> None:
+        self.max_total = max_total
+        self.max_per_payment = max_per_payment
+        self._by_payment: dict[str, set[Watcher]] = {}
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def add(self, watcher: Watcher) -> None:
+        watchers = self._by_payment.setdefault(watcher.payment_id, set())
+        if self._count >= self.max_total:
+            raise Full("server is at its live connection limit; retry later")
+        if len(watchers) >= self.max_per_payment:
+            raise Full("too many open pages for this payment")
+        watchers.add(watcher)
+        self._count += 1
+
+    def remove(self, watcher: Watcher) -> None:
+        watchers = self._by_payment.get(watcher.payment_id)
+        if watchers and watcher in watchers:
+            watchers.discard(watcher)
+            self._count -= 1
+            if not watchers:
+                del self._by_payment[watcher.payment_id]
+
+    def watching(self, payment_id: str) -> bool:
+        return bool(self._by_payment.get(payment_id))
+
+    def publish(self, payment_id: str, version: int, frame: str) -> None:
+        """Hand a frame to every watcher of the payment without waiting on any of them."""
+        for watcher in list(self._by_payment.get(payment_id, ())):
+            if not watcher.offer(version, frame):
+                log.info("dropping a live client of %s that stopped reading", payment_id)
+                watcher.drop()
+
+    async def close_all(self) -> None:
+        sockets = [w.ws for watchers in self._by_payment.values() for w in watchers]
+        await asyncio.gather(
+            *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down") for ws in sockets),
+            return_exceptions=True,
+        )
+
+
+async def snapshot_frame(app: web.Application, payment_id: str) -> tuple[int, str] | None:
+    """The payment's current snapshot as (version, JSON frame), read from committed state."""
+    payment = await get_payment(app[db_key], payment_id)
+    if payment is None:
+        return None
+    body = {
+        "type": "payment",
+        "version": payment.version,
+        "payment": payment_snapshot(payment, app[catalog_key], shop_url=app[config_key].public_url + "/"),
+    }
+    return payment.version, json.dumps(body)
+
+
+async def publish_payment(app: web.Application, payment_id: str) -> None:
+    """Push a payment's committed state to its watchers; call after the transaction that changed it."""
+    hub = app[live_hub_key]
+    if not hub.watching(payment_id):
+        return  # nobody is looking: skip the read
+    frame = await snapshot_frame(app, payment_id)
+    if frame is not None:
+        hub.publish(payment_id, *frame)
+
+
+async def live_hub_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[config_key]
+    app[live_hub_key] = LiveHub(
+        max_total=config.live_max_connections, max_per_payment=config.live_max_per_payment
+    )
+    yield
+
+
+async def close_live_sockets(app: web.Application) -> None:
+    """on_shutdown: sockets must close before the server waits for open handlers to finish,
+    and cleanup contexts only end after that wait."""
+    if live_hub_key in app:
+        await app[live_hub_key].close_all()

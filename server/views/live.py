@@ -1,0 +1,46 @@
+"""GET /payments/{payment_id}/live: a WebSocket that sends the payment's snapshot now and on every change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from ..keys import db_key, live_hub_key
+from ..live import Full, Watcher, snapshot_frame
+from ..payments import get_payment
+
+HEARTBEAT = 25.0  # below the 30-60 s idle timeouts of common proxies
+TRY_AGAIN_LATER = WSCloseCode.TRY_AGAIN_LATER
+
+
+async def payment_live(request: web.Request) -> web.WebSocketResponse:
+    payment_id = request.match_info["payment_id"]
+    if await get_payment(request.app[db_key], payment_id) is None:
+        raise web.HTTPNotFound(text="We have no payment at this address.")
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024)
+    await ws.prepare(request)
+    hub = request.app[live_hub_key]
+    watcher = Watcher(payment_id, ws, request.transport)
+    try:
+        hub.add(watcher)
+    except Full as exc:
+        await ws.close(code=TRY_AGAIN_LATER, message=exc.reason.encode())
+        return ws
+    sender = asyncio.create_task(watcher.send_forever(), name=f"live-sender-{payment_id[:8]}")
+    try:
+        # Registered first, then read: a change committed in between is pushed, not missed.
+        frame = await snapshot_frame(request.app, payment_id)
+        if frame is not None:
+            watcher.offer(*frame)
+        async for message in ws:
+            if message.type is WSMsgType.ERROR:
+                break  # the client went away; nothing it sends changes what we push
+    finally:
+        hub.remove(watcher)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        await ws.close()
+    return ws
