@@ -1,0 +1,139 @@
+"""Deliver events to the webhook endpoint: signed POSTs, retries with backoff, per-event state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from .background import background
+from .events import render_event
+from .keys import sandbox_key
+from .outbox import Delivery
+from .records import DeliveryState
+from .signing import signature_header
+from .state import Sandbox
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+# The dispatcher re-checks the outbox at least this often.
+_MAX_IDLE = 30.0
+
+
+class WebhookWorker:
+    """One dispatcher moves due deliveries to a queue; `delivery_concurrency` senders drain it."""
+
+    def __init__(self, sandbox: Sandbox, session: aiohttp.ClientSession) -> None:
+        self._sandbox = sandbox
+        self._settings = sandbox.settings
+        self._session = session
+        # Seeded, so duplicate and shuffle choices repeat from run to run.
+        self._random = random.Random(self._settings.seed)  # noqa: S311 - not for security
+
+    async def run(self) -> None:
+        ready: asyncio.Queue[Delivery] = asyncio.Queue()
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self._settings.delivery_concurrency):
+                group.create_task(self._send_forever(ready))
+            await self._dispatch_forever(ready)
+
+    async def _dispatch_forever(self, ready: asyncio.Queue[Delivery]) -> None:
+        outbox = self._sandbox.outbox
+        while True:
+            due = outbox.pop_due(time.time())
+            if self._settings.shuffle:
+                self._random.shuffle(due)
+            for delivery in due:
+                ready.put_nowait(delivery)
+            await outbox.wait(_MAX_IDLE)
+
+    async def _send_forever(self, ready: asyncio.Queue[Delivery]) -> None:
+        while True:
+            try:
+                # Bounded like every wait here; an idle sender just waits again.
+                delivery = await asyncio.wait_for(ready.get(), timeout=_MAX_IDLE)
+            except TimeoutError:
+                continue
+            await self._attempt(delivery)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        event = self._sandbox.store.events[delivery.event_id]
+        state = event.delivery
+        url = self._settings.webhook_url
+        if state is None or url is None:
+            return
+        payload = json.dumps(render_event(event), indent=2, ensure_ascii=False).encode("utf-8")
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            "Cache-Control": "no-cache",
+            "Stripe-Signature": signature_header(
+                payload, self._settings.webhook_secrets, int(time.time())
+            ),
+        }
+        status: int | None = None
+        error: str | None = None
+        try:
+            async with asyncio.timeout(self._settings.attempt_timeout):
+                # Stripe does not follow redirects: a 3xx counts as a failure.
+                async with self._session.post(
+                    url, data=payload, headers=headers, allow_redirects=False
+                ) as response:
+                    status = response.status
+                    await response.read()
+        except TimeoutError:
+            error = f"timed out after {self._settings.attempt_timeout:g} s"
+        except aiohttp.ClientError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        self._record(delivery, state, status, error)
+
+    def _record(
+        self, delivery: Delivery, state: DeliveryState, status: int | None, error: str | None
+    ) -> None:
+        succeeded = status is not None and 200 <= status < 300
+        if delivery.duplicate:
+            state.duplicates_sent += 1
+            return
+        state.attempts += 1
+        state.last_status = status
+        state.last_error = error if error else (None if succeeded else f"HTTP {status}")
+        state.next_attempt_at = None
+        if succeeded:
+            state.delivered = True
+            state.delivered_at = time.time()
+            if self._random.random() < self._settings.duplicate_rate:
+                self._sandbox.outbox.put(delivery.event_id, duplicate=True)
+            return
+        if state.attempts >= self._settings.max_attempts:
+            state.gave_up = True
+            log.warning(
+                "Stripe sandbox: gave up delivering %s after %d attempts (%s)",
+                delivery.event_id,
+                state.attempts,
+                state.last_error,
+            )
+            return
+        delay = self._settings.retry_delay(state.attempts)
+        state.next_attempt_at = time.time() + delay
+        self._sandbox.outbox.put(delivery.event_id, delay=delay)
+
+
+async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The webhook worker and its one ClientSession live as long as the app runs."""
+    sandbox = app[sandbox_key]
+    if sandbox.settings.webhook_url is None:
+        yield  # events are recorded, not delivered
+        return
+    timeout = aiohttp.ClientTimeout(total=sandbox.settings.attempt_timeout)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        background(WebhookWorker(sandbox, session).run(), "stripe-sandbox-webhooks"),
+    ):
+        yield
