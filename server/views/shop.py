@@ -67,6 +67,7 @@ def _payment_page(
 ) -> web.Response:
     catalog = request.app[catalog_key]
     selected = catalog.get(values.get("product", "")) or catalog.products[0]
+    errors = _place_errors(errors, selected)
     context = {
         "products": catalog.products,
         "selected": selected.id,
@@ -76,6 +77,16 @@ def _payment_page(
         "amount_value": _amount_value,
     }
     return render(request, "index.html", context, status=status)
+
+
+def _place_errors(errors: dict[str, str], product: Product) -> dict[str, str]:
+    """Errors about a field the page has no box for (a sent price) go to the top of the form."""
+    shown = {"form", "product", "name", "email"}
+    if product.custom_amount:
+        shown.add("amount")
+    elif product.max_quantity > product.min_quantity:
+        shown.add("quantity")
+    return {(field if field in shown else "form"): message for field, message in errors.items()}
 
 
 def _amount_value(product: Product, values: dict[str, str]) -> str:
