@@ -21,12 +21,13 @@ from .keys import (
     checkout_key,
     config_key,
     db_key,
+    payment_listeners_key,
     stripe_key,
     templates_key,
     webhook_stats_key,
     webhooks_key,
 )
-from .live import close_live_sockets, live_hub_ctx
+from .live import close_live_sockets, live_hub_ctx, payment_changed
 from .rate_limit import RateLimiter, setup_rate_limit
 from .render import create_environment
 from .routes import setup_routes
@@ -52,6 +53,7 @@ async def create_app(config: Config) -> web.Application:
     catalog = app[catalog_key] = load_catalog(config.catalog_path)
     app[templates_key] = create_environment(TEMPLATES_FOLDER)
     app[webhook_stats_key] = WebhookStats()
+    app[payment_listeners_key] = []
     setup_routes(app)
 
     # Middlewares, outermost first. Errors wraps everything so whatever an inner one raises is
@@ -69,9 +71,9 @@ async def create_app(config: Config) -> web.Application:
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(stripe_gateway_ctx)
+    app.cleanup_ctx.append(live_hub_ctx)
     app.cleanup_ctx.append(checkout_ctx)
     app.cleanup_ctx.append(webhooks_ctx)
-    app.cleanup_ctx.append(live_hub_ctx)
     app.on_shutdown.append(close_live_sockets)
     if config.stripe_mode is StripeMode.SANDBOX:
         _mount_sandbox(app, config)
@@ -100,7 +102,13 @@ async def checkout_ctx(app: web.Application) -> AsyncIterator[None]:
         success=lambda pid: absolute("payment_status", pid) + "?session_id={CHECKOUT_SESSION_ID}",
         cancel=lambda pid: absolute("payment_cancelled", pid),
     )
-    app[checkout_key] = Checkout(app[db_key], app[stripe_key], urls, config.checkout_expiry_minutes)
+    app[checkout_key] = Checkout(
+        app[db_key],
+        app[stripe_key],
+        urls,
+        config.checkout_expiry_minutes,
+        on_change=lambda payment_id: payment_changed(app, payment_id),
+    )
     yield
 
 

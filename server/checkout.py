@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from . import payments
@@ -38,9 +38,15 @@ class Checkout:
     """Creates payments and their Checkout Sessions; one in-flight Stripe call per payment."""
 
     def __init__(
-        self, db: Database, gateway: StripeGateway, urls: CheckoutUrls, expiry_minutes: int
+        self,
+        db: Database,
+        gateway: StripeGateway,
+        urls: CheckoutUrls,
+        expiry_minutes: int,
+        on_change: Callable[[str], Awaitable[None]],
     ) -> None:
         self._db = db
+        self._on_change = on_change  # told each payment id whose row a commit created or changed
         self._gateway = gateway
         self._urls = urls
         self._expiry_seconds = expiry_minutes * 60
@@ -112,12 +118,14 @@ class Checkout:
             await self._db.write(
                 lambda conn: payments.mark_not_started(conn, payment.id, reason, next_expiry)
             )
+            await self._on_change(payment.id)
             raise
         await self._db.write(
             lambda conn: payments.attach_session(
                 conn, payment.id, session.id, session.url, session.expires_at
             )
         )
+        await self._on_change(payment.id)
         updated = await payments.get_payment(self._db, payment.id)
         assert updated is not None
         return updated

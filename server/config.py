@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -24,6 +24,15 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A setting is missing or wrong; the message names the variable and the fix."""
+
+
+class SmtpSecurity(StrEnum):
+    STARTTLS = "starttls"  # plain connection upgraded with STARTTLS (port 587)
+    TLS = "tls"  # TLS from the first byte (port 465)
+    NONE = "none"  # no encryption: only for a relay on this machine or a trusted network
+
+
+DEFAULT_SMTP_PORTS = {SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465, SmtpSecurity.NONE: 25}
 
 
 class StripeMode(StrEnum):
@@ -54,6 +63,15 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     live_max_connections: int = 20_000
     live_max_per_payment: int = 20
+    smtp_host: str = ""  # empty: mail is written as .eml files to mail_dir
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    smtp_timeout: float = 10.0
+    mail_from: str = "paydesk@localhost"
+    admin_emails: tuple[str, ...] = ()  # empty: the catalog's [shop] contact_email
+    mail_dir: Path = PROJECT_ROOT / "var" / "mail"
     log_level: str = "INFO"
 
     @property
@@ -146,6 +164,7 @@ def _build(settings: _Settings) -> Config:
         cors_origins=tuple(_origin(o) for o in settings.items("CORS_ORIGINS")),
         live_max_connections=settings.number("LIVE_MAX_CONNECTIONS", 20_000, 1, 1_000_000, int),
         live_max_per_payment=settings.number("LIVE_MAX_PER_PAYMENT", 20, 1, 1000, int),
+        **_mail_settings(settings),
         log_level=_log_level(settings.text("LOG_LEVEL", "INFO")),
     )
 
@@ -248,6 +267,39 @@ def _origin(raw: str) -> str:
             f"CORS_ORIGINS: expected origins like https://shop.example.com (no path), got {raw!r}"
         )
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _mail_settings(settings: _Settings) -> dict[str, Any]:
+    raw_security = settings.text("SMTP_SECURITY", "starttls").lower()
+    try:
+        security = SmtpSecurity(raw_security)
+    except ValueError:
+        raise ConfigError(f"SMTP_SECURITY: expected starttls, tls or none, got {raw_security!r}") from None
+    host = settings.text("SMTP_HOST")
+    username = settings.text("SMTP_USERNAME")
+    password = settings.text("SMTP_PASSWORD")
+    if password and not username:
+        raise ConfigError("SMTP_PASSWORD: set SMTP_USERNAME too, or remove the password")
+    mail_from = settings.text("MAIL_FROM")
+    if host and not mail_from:
+        raise ConfigError("MAIL_FROM: required when SMTP_HOST is set, like 'Harbour Yoga <pay@harbour-yoga.example>'")
+    if mail_from and "@" not in mail_from:
+        raise ConfigError(f"MAIL_FROM: expected an address like 'Shop <pay@example.com>', got {mail_from!r}")
+    for address in settings.items("ADMIN_EMAIL"):
+        if "@" not in address:
+            raise ConfigError(f"ADMIN_EMAIL: expected email addresses separated by commas, got {address!r}")
+    mail_dir = Path(settings.text("MAIL_DIR", "var/mail")).expanduser()
+    return {
+        "smtp_host": host,
+        "smtp_port": settings.number("SMTP_PORT", DEFAULT_SMTP_PORTS[security], 1, 65535, int),
+        "smtp_username": username,
+        "smtp_password": password,
+        "smtp_security": security,
+        "smtp_timeout": settings.number("SMTP_TIMEOUT", 10.0, 1, 120, float),
+        "mail_from": mail_from or "paydesk@localhost",
+        "admin_emails": settings.items("ADMIN_EMAIL"),
+        "mail_dir": mail_dir if mail_dir.is_absolute() else PROJECT_ROOT / mail_dir,
+    }
 
 
 def _log_level(raw: str) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     import jinja2
 
     from .catalog import Catalog
@@ -14,9 +15,12 @@ if TYPE_CHECKING:
     from .config import Config
     from .db import Database
     from .live import LiveHub
+    from .mail import MailSender
     from .stripe_gateway import StripeGateway
     from .webhook_stats import WebhookStats
     from .webhooks import WebhookProcessor
+
+    PaymentListener = Callable[[web.Application, str], Awaitable[None]]
 
 config_key: web.AppKey[Config] = web.AppKey("config")
 catalog_key: web.AppKey[Catalog] = web.AppKey("catalog")
@@ -25,6 +29,9 @@ stripe_key: web.AppKey[StripeGateway] = web.AppKey("stripe")
 checkout_key: web.AppKey[Checkout] = web.AppKey("checkout")
 templates_key: web.AppKey[jinja2.Environment] = web.AppKey("templates")
 live_hub_key: web.AppKey[LiveHub] = web.AppKey("live_hub")
+# Called with (app, payment id) after a payment is created or changed; must not block for long.
+payment_listeners_key: web.AppKey[list[PaymentListener]] = web.AppKey("payment_listeners")
+mail_sender_key: web.AppKey[MailSender] = web.AppKey("mail_sender")
 webhooks_key: web.AppKey[WebhookProcessor] = web.AppKey("webhooks")
 webhook_stats_key: web.AppKey[WebhookStats] = web.AppKey("webhook_stats")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, web
 
-from .keys import catalog_key, config_key, db_key, live_hub_key
+from .keys import catalog_key, config_key, db_key, live_hub_key, payment_listeners_key
 from .payments import get_payment
 from .status_view import payment_snapshot
 
@@ -123,14 +123,16 @@ async def snapshot_frame(app: web.Application, payment_id: str) -> tuple[int, st
     return payment.version, json.dumps(body)
 
 
-async def publish_payment(app: web.Application, payment_id: str) -> None:
-    """Push a payment's committed state to its watchers; call after the transaction that changed it."""
+async def payment_changed(app: web.Application, payment_id: str) -> None:
+    """Call after the transaction that created or changed a payment has committed: pushes it to
+    the customer's open status pages, then to every listener (such as the operator's live feed)."""
     hub = app[live_hub_key]
-    if not hub.watching(payment_id):
-        return  # nobody is looking: skip the read
-    frame = await snapshot_frame(app, payment_id)
-    if frame is not None:
-        hub.publish(payment_id, *frame)
+    if hub.watching(payment_id):  # nobody looking: skip the read
+        frame = await snapshot_frame(app, payment_id)
+        if frame is not None:
+            hub.publish(payment_id, *frame)
+    for listener in app[payment_listeners_key]:
+        await listener(app, payment_id)
 
 
 async def live_hub_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .config import PROJECT_ROOT
-from .views import api, health, shop, webhooks
+from .views import api, health, live, shop, webhooks
 
 STATIC_FOLDER = PROJECT_ROOT / "static"
 
@@ -15,6 +15,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/", shop.index, name="index")
     router.add_post("/checkout", shop.checkout, name="checkout")
     router.add_get("/payments/{payment_id}", shop.payment_status, name="payment_status")
+    router.add_get("/payments/{payment_id}/live", live.payment_live, name="payment_live")
     router.add_get(
         "/payments/{payment_id}/cancelled", shop.payment_cancelled, name="payment_cancelled"
     )

@@ -32,6 +32,17 @@ class CheckoutSessionRef:
 
 
 @dataclass(frozen=True)
+class RefundRef:
+    id: str
+    amount: int
+    status: str
+
+
+class RefundRefused(Exception):
+    """Stripe refused the refund itself (amount above what remains, payment not refundable)."""
+
+
+@dataclass(frozen=True)
 class SessionRequest:
     """Everything Stripe needs for one Checkout Session; the same request must produce the same params."""
 
@@ -102,7 +113,6 @@ class StripeGateway:
             )
         return CheckoutSessionRef(id=session.id, url=session.url, expires_at=session.expires_at)
 
-
     async def payment_id_for_intent(self, intent_id: str) -> str | None:
         """The paydesk payment id in a PaymentIntent's metadata; None when it is not paydesk's."""
         try:
@@ -117,6 +127,35 @@ class StripeGateway:
             raise _refused(exc) from exc
         metadata = intent["metadata"]
         return str(metadata["payment_id"]) if metadata and "payment_id" in metadata else None
+
+    async def create_refund(
+        self, intent_id: str, amount: int, reason: str | None, idempotency_key: str, payment_id: str
+    ) -> RefundRef:
+        """Refund part or all of a payment. RefundRefused: Stripe said no (the message says why)."""
+        params: stripe.Refund.CreateParams = {
+            "payment_intent": intent_id,
+            "amount": amount,
+            "metadata": {"payment_id": payment_id},
+        }
+        if reason in ("duplicate", "fraudulent", "requested_by_customer"):
+            params["reason"] = reason  # type: ignore[typeddict-item]
+        try:
+            refund = await self._client.v1.refunds.create_async(
+                params, {"idempotency_key": idempotency_key}
+            )
+        except stripe.InvalidRequestError as exc:
+            raise RefundRefused(exc.user_message or str(exc)) from exc
+        except stripe.APIConnectionError as exc:
+            raise StripeUnavailable(
+                "Stripe could not be reached, so nothing was refunded. Try again in a minute.",
+                f"Stripe unreachable: {exc.user_message or exc}",
+            ) from exc
+        except stripe.StripeError as exc:
+            raise StripeUnavailable(
+                "Stripe did not accept the refund just now, so nothing was refunded. Try again in a minute.",
+                f"Stripe answered {exc.http_status}: {exc.user_message or exc}",
+            ) from exc
+        return RefundRef(id=refund.id, amount=refund.amount, status=refund.status or "pending")
 
 
 _REFUSED = (

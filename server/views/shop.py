@@ -7,11 +7,12 @@ import secrets
 from aiohttp import web
 
 from ..catalog import Product
-from ..keys import catalog_key, checkout_key, db_key
+from ..keys import catalog_key, checkout_key, config_key, db_key
 from ..money import format_major
 from ..orders import InvalidOrder, order_from_form
 from ..payments import Payment, get_payment
 from ..render import render
+from ..status_view import payment_snapshot
 from ..stripe_gateway import StripeUnavailable
 
 DEFAULT_ACCENT = "#1f5f8b"  # passes WCAG AA on white for text and buttons
@@ -48,13 +49,13 @@ async def checkout(request: web.Request) -> web.StreamResponse:
 
 async def payment_status(request: web.Request) -> web.Response:
     payment = await _payment_or_404(request)
-    product = request.app[catalog_key].get(payment.product_id)
-    returning = (
-        "session_id" in request.query
-    )  # just back from checkout: the webhook may not be here yet
-    return render(
-        request, "status.html", {"payment": payment, "product": product, "returning": returning}
-    )
+    shop_url = request.app[config_key].public_url + "/"
+    snapshot = payment_snapshot(payment, request.app[catalog_key], shop_url=shop_url)
+    # Back from checkout before Stripe's webhook: say we are confirming, not "waiting for payment".
+    returning = "session_id" in request.query
+    response = render(request, "status.html", {"payment": snapshot, "returning": returning})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def payment_cancelled(request: web.Request) -> web.Response:

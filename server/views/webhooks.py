@@ -9,7 +9,7 @@ import stripe
 from aiohttp import web
 
 from ..keys import config_key, webhook_stats_key, webhooks_key
-from ..live import publish_payment
+from ..live import payment_changed
 from ..stripe_gateway import StripeUnavailable
 from ..webhooks import MalformedEvent, UnknownPayment, parse_event
 
@@ -36,7 +36,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         log.warning("webhook %s deferred: %s", event["id"], exc)
         return web.json_response({"error": {"message": "could not look up the payment; retry"}}, status=503)
     if result.changed_payment and result.payment_id:
-        await publish_payment(request.app, result.payment_id)
+        await payment_changed(request.app, result.payment_id)
     return web.json_response({"received": True, "outcome": result.outcome})
 
 
