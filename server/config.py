@@ -274,7 +274,9 @@ def _mail_settings(settings: _Settings) -> dict[str, Any]:
     try:
         security = SmtpSecurity(raw_security)
     except ValueError:
-        raise ConfigError(f"SMTP_SECURITY: expected starttls, tls or none, got {raw_security!r}") from None
+        raise ConfigError(
+            f"SMTP_SECURITY: expected starttls, tls or none, got {raw_security!r}"
+        ) from None
     host = settings.text("SMTP_HOST")
     username = settings.text("SMTP_USERNAME")
     password = settings.text("SMTP_PASSWORD")
@@ -282,12 +284,18 @@ def _mail_settings(settings: _Settings) -> dict[str, Any]:
         raise ConfigError("SMTP_PASSWORD: set SMTP_USERNAME too, or remove the password")
     mail_from = settings.text("MAIL_FROM")
     if host and not mail_from:
-        raise ConfigError("MAIL_FROM: required when SMTP_HOST is set, like 'Harbour Yoga <pay@harbour-yoga.example>'")
+        raise ConfigError(
+            "MAIL_FROM: required when SMTP_HOST is set, like 'Harbour Yoga <pay@harbour-yoga.example>'"
+        )
     if mail_from and "@" not in mail_from:
-        raise ConfigError(f"MAIL_FROM: expected an address like 'Shop <pay@example.com>', got {mail_from!r}")
+        raise ConfigError(
+            f"MAIL_FROM: expected an address like 'Shop <pay@example.com>', got {mail_from!r}"
+        )
     for address in settings.items("ADMIN_EMAIL"):
         if "@" not in address:
-            raise ConfigError(f"ADMIN_EMAIL: expected email addresses separated by commas, got {address!r}")
+            raise ConfigError(
+                f"ADMIN_EMAIL: expected email addresses separated by commas, got {address!r}"
+            )
     mail_dir = Path(settings.text("MAIL_DIR", "var/mail")).expanduser()
     return {
         "smtp_host": host,

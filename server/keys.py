@@ -8,6 +8,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
     import jinja2
 
     from .catalog import Catalog

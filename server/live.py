@@ -26,7 +26,7 @@ class Watcher:
 
     payment_id: str
     ws: web.WebSocketResponse
-    transport: asyncio.BaseTransport | None
+    transport: asyncio.Transport | None
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     last_version: int = 0
 
@@ -105,7 +105,10 @@ class LiveHub:
     async def close_all(self) -> None:
         sockets = [w.ws for watchers in self._by_payment.values() for w in watchers]
         await asyncio.gather(
-            *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down") for ws in sockets),
+            *(
+                ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+                for ws in sockets
+            ),
             return_exceptions=True,
         )
 
@@ -118,7 +121,9 @@ async def snapshot_frame(app: web.Application, payment_id: str) -> tuple[int, st
     body = {
         "type": "payment",
         "version": payment.version,
-        "payment": payment_snapshot(payment, app[catalog_key], shop_url=app[config_key].public_url + "/"),
+        "payment": payment_snapshot(
+            payment, app[catalog_key], shop_url=app[config_key].public_url + "/"
+        ),
     }
     return payment.version, json.dumps(body)
 

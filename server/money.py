@@ -5,7 +5,26 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 # Stripe's zero-decimal and three-decimal currencies; every other currency has two decimals.
-ZERO_DECIMAL = frozenset(["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"])
+ZERO_DECIMAL = frozenset(
+    [
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    ]
+)
 THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
 SYMBOLS = {
     "usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "inr": "₹", "krw": "₩",

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import aiohttp
 import stripe
 from aiohttp import web
+from stripe.params import RefundCreateParams
+from stripe.params.checkout import SessionCreateParams
 
 from .config import Config
 from .keys import config_key, stripe_key
@@ -58,7 +60,7 @@ class SessionRequest:
     cancel_url: str
     expires_at: int
 
-    def params(self) -> stripe.checkout.Session.CreateParams:
+    def params(self) -> SessionCreateParams:
         product_data: dict[str, str] = {"name": self.product_name}
         if self.product_description:  # Stripe rejects an empty description
             product_data["description"] = self.product_description
@@ -122,7 +124,9 @@ class StripeGateway:
                 return None
             raise _refused(exc) from exc
         except stripe.APIConnectionError as exc:
-            raise StripeUnavailable(_REFUSED, f"Stripe unreachable: {exc.user_message or exc}") from exc
+            raise StripeUnavailable(
+                _REFUSED, f"Stripe unreachable: {exc.user_message or exc}"
+            ) from exc
         except stripe.StripeError as exc:
             raise _refused(exc) from exc
         metadata = intent["metadata"]
@@ -132,13 +136,13 @@ class StripeGateway:
         self, intent_id: str, amount: int, reason: str | None, idempotency_key: str, payment_id: str
     ) -> RefundRef:
         """Refund part or all of a payment. RefundRefused: Stripe said no (the message says why)."""
-        params: stripe.Refund.CreateParams = {
+        params: RefundCreateParams = {
             "payment_intent": intent_id,
             "amount": amount,
             "metadata": {"payment_id": payment_id},
         }
         if reason in ("duplicate", "fraudulent", "requested_by_customer"):
-            params["reason"] = reason  # type: ignore[typeddict-item]
+            params["reason"] = reason
         try:
             refund = await self._client.v1.refunds.create_async(
                 params, {"idempotency_key": idempotency_key}

@@ -71,13 +71,17 @@ class WebhookProcessor:
 
         async def write(conn: aiosqlite.Connection) -> WebhookResult:
             # Checked again under the write lock: a concurrent copy of this event may have won.
-            async with conn.execute("SELECT 1 FROM stripe_events WHERE id = ?", (event["id"],)) as cur:
+            async with conn.execute(
+                "SELECT 1 FROM stripe_events WHERE id = ?", (event["id"],)
+            ) as cur:
                 if await cur.fetchone():
                     return WebhookResult("duplicate", "already processed")
             if payment_id is None:
                 return await record.save(conn, None, "ignored", "not a paydesk payment")
             if event_facts is None:
-                return await record.save(conn, payment_id, "ignored", f"{event['type']} is not used by paydesk")
+                return await record.save(
+                    conn, payment_id, "ignored", f"{event['type']} is not used by paydesk"
+                )
             async with conn.execute(
                 "SELECT facts, amount, payment_intent_id FROM payments WHERE id = ?", (payment_id,)
             ) as cur:
@@ -89,15 +93,26 @@ class WebhookProcessor:
                 await conn.execute(
                     "UPDATE payments SET facts = ?, status = ?, status_reason = NULL, payment_intent_id = ?,"
                     " updated_at = ?, version = version + 1 WHERE id = ?",
-                    (outcome.facts.to_json(), str(outcome.status_after), intent_id, now_ms(), payment_id),
+                    (
+                        outcome.facts.to_json(),
+                        str(outcome.status_after),
+                        intent_id,
+                        now_ms(),
+                        payment_id,
+                    ),
                 )
             stamp = now_ms()
             await conn.executemany(
                 "INSERT OR IGNORE INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [(payment_id, str(m.kind), m.dedupe_key, int(m.urgent), stamp, stamp) for m in outcome.mails],
+                [
+                    (payment_id, str(m.kind), m.dedupe_key, int(m.urgent), stamp, stamp)
+                    for m in outcome.mails
+                ],
             )
-            return await record.save(conn, payment_id, "applied" if outcome.changed else "unchanged", outcome.reason)
+            return await record.save(
+                conn, payment_id, "applied" if outcome.changed else "unchanged", outcome.reason
+            )
 
         return await self._db.write(write)
 
@@ -106,11 +121,17 @@ class WebhookProcessor:
         for field, value in refs.lookup_order():
             if field == "charge_id":
                 continue  # charges are found through their PaymentIntent
-            row = await self._db.fetch_one(f"SELECT id FROM payments WHERE {_COLUMN[field]} = ?", (value,))  # noqa: S608 - fixed column names
+            query = f"SELECT id FROM payments WHERE {_COLUMN[field]} = ?"  # noqa: S608 - fixed column names
+            row = await self._db.fetch_one(query, (value,))
             if row:
                 return str(row["id"])
         if refs.payment_id and refs.payment_id.startswith("pay_"):
-            log.error("event %s (%s) names payment %s, which this database does not have", event["id"], event["type"], refs.payment_id)
+            log.error(
+                "event %s (%s) names payment %s, which this database does not have",
+                event["id"],
+                event["type"],
+                refs.payment_id,
+            )
             raise UnknownPayment(refs.payment_id)
         if handled and refs.payment_intent_id:
             # A charge, refund or dispute event can arrive before any event that told us its
@@ -120,12 +141,21 @@ class WebhookProcessor:
                 row = await self._db.fetch_one("SELECT id FROM payments WHERE id = ?", (owner,))
                 if row:
                     return str(row["id"])
-                log.error("event %s names PaymentIntent %s of payment %s, which this database does not have", event["id"], refs.payment_intent_id, owner)
+                log.error(
+                    "event %s names PaymentIntent %s of payment %s, which this database does not have",
+                    event["id"],
+                    refs.payment_intent_id,
+                    owner,
+                )
                 raise UnknownPayment(owner)
         return None
 
 
-_COLUMN = {"payment_id": "id", "checkout_session_id": "checkout_session_id", "payment_intent_id": "payment_intent_id"}
+_COLUMN = {
+    "payment_id": "id",
+    "checkout_session_id": "checkout_session_id",
+    "payment_intent_id": "payment_intent_id",
+}
 
 
 class _EventRecord:
@@ -135,10 +165,21 @@ class _EventRecord:
         self.event = event
         self.payload = payload
 
-    async def save(self, conn: aiosqlite.Connection, payment_id: str | None, outcome: str, reason: str) -> WebhookResult:
+    async def save(
+        self, conn: aiosqlite.Connection, payment_id: str | None, outcome: str, reason: str
+    ) -> WebhookResult:
         await conn.execute(
             "INSERT INTO stripe_events (id, type, created, received_at, payment_id, outcome, reason, payload)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.event["id"], self.event["type"], self.event["created"], now_ms(), payment_id, outcome, reason, self.payload),
+            (
+                self.event["id"],
+                self.event["type"],
+                self.event["created"],
+                now_ms(),
+                payment_id,
+                outcome,
+                reason,
+                self.payload,
+            ),
         )
         return WebhookResult(outcome, reason, payment_id)

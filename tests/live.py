@@ -16,7 +16,9 @@ async def next_snapshot(ws: ClientWebSocketResponse, timeout: float = 10.0) -> d
     return json.loads(message.data)
 
 
-async def wait_for_status(ws: ClientWebSocketResponse, status: str, timeout: float = 15.0) -> dict[str, Any]:
+async def wait_for_status(
+    ws: ClientWebSocketResponse, status: str, timeout: float = 15.0
+) -> dict[str, Any]:
     """Read pushed snapshots until one shows `status`; fail with what was seen instead."""
     seen: list[str] = []
     async with asyncio.timeout(timeout):
@@ -25,7 +27,9 @@ async def wait_for_status(ws: ClientWebSocketResponse, status: str, timeout: flo
             seen.append(frame["payment"]["status"])
             if frame["payment"]["status"] == status:
                 return frame
-    raise AssertionError(f"never saw {status}; saw {seen}")  # pragma: no cover - timeout raises first
+    raise AssertionError(
+        f"never saw {status}; saw {seen}"
+    )  # pragma: no cover - timeout raises first
 
 
 async def open_live(client: TestClient, payment_id: str) -> ClientWebSocketResponse:

@@ -20,7 +20,11 @@ async def payment_form(client: TestClient, path: str = "/") -> dict[str, str]:
 
 
 async def submit_order(
-    client: TestClient, product: str = "drop-in-class", *, hidden: dict[str, str] | None = None, **fields: str
+    client: TestClient,
+    product: str = "drop-in-class",
+    *,
+    hidden: dict[str, str] | None = None,
+    **fields: str,
 ) -> tuple[int, str, str]:
     """Post the payment form like a browser; returns (status, Location header, body)."""
     form = dict(hidden) if hidden is not None else await payment_form(client)
@@ -36,7 +40,9 @@ def field_errors(html: str) -> dict[str, str]:
     return {field: unescape(message) for field, message in FIELD_ERROR.findall(html)}
 
 
-async def pay_on_hosted_page(checkout_url: str, card: str = "4242424242424242", exp: str = "12/34", cvc: str = "123") -> tuple[int, str, str]:
+async def pay_on_hosted_page(
+    checkout_url: str, card: str = "4242424242424242", exp: str = "12/34", cvc: str = "123"
+) -> tuple[int, str, str]:
     """Pay on the sandbox's hosted checkout page; returns (status, Location, body)."""
     async with ClientSession() as session:
         page = await session.get(checkout_url)

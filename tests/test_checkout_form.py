@@ -18,7 +18,11 @@ async def test_the_page_shows_the_shop_and_its_products(client: TestClient) -> N
     html = await response.text()
     assert response.status == 200
     assert "Harbour Yoga Studio" in html
-    for name, price in [("Drop-in class", "€15.00"), ("10-class pass", "€120.00"), ("Support the studio", "You choose: €5.00 to €1,000.00")]:
+    for name, price in [
+        ("Drop-in class", "€15.00"),
+        ("10-class pass", "€120.00"),
+        ("Support the studio", "You choose: €5.00 to €1,000.00"),
+    ]:
         assert name in html and price in html
     assert "TEST MODE" in html
     assert re.search(r'<label for="email">', html)
@@ -35,7 +39,12 @@ async def test_the_form_sends_the_customer_to_checkout(client: TestClient) -> No
     assert "/_sandbox/pay/cs_test_" in location
     row = await client.server.app[db_key].fetch_one("SELECT * FROM payments")
     assert row is not None
-    assert (row["status"], row["quantity"], row["amount"], row["currency"]) == ("pending", 2, 3000, "eur")
+    assert (row["status"], row["quantity"], row["amount"], row["currency"]) == (
+        "pending",
+        2,
+        3000,
+        "eur",
+    )
     assert location == row["checkout_url"]
 
 
@@ -47,19 +56,45 @@ async def test_the_form_sends_the_customer_to_checkout(client: TestClient) -> No
         ({"quantity-drop-in-class": "two"}, "quantity", "Choose a quantity from 1 to 4."),
         ({"quantity-drop-in-class": "0"}, "quantity", "Choose a quantity from 1 to 4."),
         ({"name": "   "}, "name", "Enter your name."),
-        ({"email": "ada@"}, "email", "Enter an email address like name@example.com, so we can send your receipt."),
-        ({"product": "support-the-studio", "amount-support-the-studio": "4.99"}, "amount", "Choose an amount from €5.00 to €1,000.00."),
-        ({"product": "support-the-studio", "amount-support-the-studio": "1000.01"}, "amount", "Choose an amount from €5.00 to €1,000.00."),
-        ({"product": "support-the-studio", "amount-support-the-studio": "ten"}, "amount", "Enter an amount as a number, like 25 or 25.50."),
-        ({"product": "support-the-studio", "amount-support-the-studio": ""}, "amount", "Enter the amount you want to pay."),
+        (
+            {"email": "ada@"},
+            "email",
+            "Enter an email address like name@example.com, so we can send your receipt.",
+        ),
+        (
+            {"product": "support-the-studio", "amount-support-the-studio": "4.99"},
+            "amount",
+            "Choose an amount from €5.00 to €1,000.00.",
+        ),
+        (
+            {"product": "support-the-studio", "amount-support-the-studio": "1000.01"},
+            "amount",
+            "Choose an amount from €5.00 to €1,000.00.",
+        ),
+        (
+            {"product": "support-the-studio", "amount-support-the-studio": "ten"},
+            "amount",
+            "Enter an amount as a number, like 25 or 25.50.",
+        ),
+        (
+            {"product": "support-the-studio", "amount-support-the-studio": ""},
+            "amount",
+            "Enter the amount you want to pay.",
+        ),
     ],
 )
-async def test_bad_fields_are_answered_beside_the_field_and_nothing_is_written(client: TestClient, fields: dict[str, str], field: str, message: str) -> None:
+async def test_bad_fields_are_answered_beside_the_field_and_nothing_is_written(
+    client: TestClient, fields: dict[str, str], field: str, message: str
+) -> None:
     status, _, html = await submit_order(client, **fields)
     assert status == 400
     errors = field_errors(html)
     # Quantity and amount boxes belong to a product card: their ids carry the product.
-    element = f"{field}-{fields.get('product', 'drop-in-class')}" if field in ("quantity", "amount") else field
+    element = (
+        f"{field}-{fields.get('product', 'drop-in-class')}"
+        if field in ("quantity", "amount")
+        else field
+    )
     assert errors.get(element) == message, errors
     assert await count_rows(client) == 0
 
@@ -73,7 +108,9 @@ async def test_bad_fields_are_answered_beside_the_field_and_nothing_is_written(c
         ({"currency": "jpy"}, "currency"),
     ],
 )
-async def test_a_form_that_names_its_own_price_is_refused(client: TestClient, fields: dict[str, str], field: str) -> None:
+async def test_a_form_that_names_its_own_price_is_refused(
+    client: TestClient, fields: dict[str, str], field: str
+) -> None:
     status, _, html = await submit_order(client, **fields)
     assert status == 400
     assert "set by the shop" in html
@@ -81,7 +118,9 @@ async def test_a_form_that_names_its_own_price_is_refused(client: TestClient, fi
 
 
 async def test_customer_chosen_amounts_use_major_units(client: TestClient) -> None:
-    status, location, _ = await submit_order(client, product="support-the-studio", **{"amount-support-the-studio": "25.50"})
+    status, location, _ = await submit_order(
+        client, product="support-the-studio", **{"amount-support-the-studio": "25.50"}
+    )
     assert status == 303, location
     row = await client.server.app[db_key].fetch_one("SELECT amount, quantity FROM payments")
     assert row is not None
@@ -140,7 +179,9 @@ async def test_checkout_creation_is_rate_limited_per_client(make_client) -> None
     status, _, html = await submit_order(client)
     assert status == 429
     assert "Too many payment attempts" in html
-    response = await client.post("/api/checkout", json={"product": "drop-in-class", "name": "A", "email": "a@example.com"})
+    response = await client.post(
+        "/api/checkout", json={"product": "drop-in-class", "name": "A", "email": "a@example.com"}
+    )
     assert response.status == 429
     assert int(response.headers["Retry-After"]) >= 1
     assert (await response.json())["error"]["message"].startswith("Too many payment attempts")

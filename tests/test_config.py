@@ -18,7 +18,11 @@ WHSEC = "whsec_" + "y" * 24
 
 def test_defaults_run_on_the_built_in_sandbox() -> None:
     config = load_config({}, env_file=None)
-    assert (config.host, config.port, config.public_url) == ("127.0.0.1", 8080, "http://127.0.0.1:8080")
+    assert (config.host, config.port, config.public_url) == (
+        "127.0.0.1",
+        8080,
+        "http://127.0.0.1:8080",
+    )
     assert config.database_path == PROJECT_ROOT / "var" / "paydesk.db"
     assert config.catalog_path == EXAMPLE_CATALOG
     assert config.stripe_mode is StripeMode.SANDBOX
@@ -30,13 +34,27 @@ def test_defaults_run_on_the_built_in_sandbox() -> None:
 @pytest.mark.parametrize(
     ("env", "mode", "api_base"),
     [
-        ({"STRIPE_SECRET_KEY": TEST, "STRIPE_WEBHOOK_SECRET": WHSEC}, StripeMode.STRIPE, "https://api.stripe.com"),
-        ({"STRIPE_SECRET_KEY": LIVE, "STRIPE_WEBHOOK_SECRET": WHSEC}, StripeMode.STRIPE, "https://api.stripe.com"),
-        ({"STRIPE_API_BASE": "http://127.0.0.1:12111/", "STRIPE_WEBHOOK_SECRET": WHSEC}, StripeMode.CUSTOM, "http://127.0.0.1:12111"),
+        (
+            {"STRIPE_SECRET_KEY": TEST, "STRIPE_WEBHOOK_SECRET": WHSEC},
+            StripeMode.STRIPE,
+            "https://api.stripe.com",
+        ),
+        (
+            {"STRIPE_SECRET_KEY": LIVE, "STRIPE_WEBHOOK_SECRET": WHSEC},
+            StripeMode.STRIPE,
+            "https://api.stripe.com",
+        ),
+        (
+            {"STRIPE_API_BASE": "http://127.0.0.1:12111/", "STRIPE_WEBHOOK_SECRET": WHSEC},
+            StripeMode.CUSTOM,
+            "http://127.0.0.1:12111",
+        ),
         ({"HOST": "0.0.0.0", "PORT": "9000"}, StripeMode.SANDBOX, "http://127.0.0.1:9000/_sandbox"),  # noqa: S104
     ],
 )
-def test_stripe_mode_follows_the_key_and_api_base(env: dict[str, str], mode: StripeMode, api_base: str) -> None:
+def test_stripe_mode_follows_the_key_and_api_base(
+    env: dict[str, str], mode: StripeMode, api_base: str
+) -> None:
     config = load_config(env, env_file=None)
     assert config.stripe_mode is mode
     assert config.stripe_api_base == api_base
@@ -57,17 +75,39 @@ def test_live_key_is_live_mode() -> None:
         ({"CATALOG": "/nonexistent/catalog.toml"}, "CATALOG", "no file"),
         ({"STRIPE_SECRET_KEY": "pk_test_abc"}, "STRIPE_SECRET_KEY", "sk_test_"),
         ({"STRIPE_SECRET_KEY": TEST}, "STRIPE_WEBHOOK_SECRET", "whsec_"),
-        ({"STRIPE_SECRET_KEY": TEST, "STRIPE_WEBHOOK_SECRET": "secret"}, "STRIPE_WEBHOOK_SECRET", "whsec_"),
-        ({"STRIPE_SECRET_KEY": LIVE, "STRIPE_API_BASE": "http://127.0.0.1:12111", "STRIPE_WEBHOOK_SECRET": WHSEC}, "STRIPE_SECRET_KEY", "live key"),
+        (
+            {"STRIPE_SECRET_KEY": TEST, "STRIPE_WEBHOOK_SECRET": "secret"},
+            "STRIPE_WEBHOOK_SECRET",
+            "whsec_",
+        ),
+        (
+            {
+                "STRIPE_SECRET_KEY": LIVE,
+                "STRIPE_API_BASE": "http://127.0.0.1:12111",
+                "STRIPE_WEBHOOK_SECRET": WHSEC,
+            },
+            "STRIPE_SECRET_KEY",
+            "live key",
+        ),
         ({"STRIPE_API_BASE": "ftp://x"}, "STRIPE_API_BASE", "URL"),
-        ({"STRIPE_SECRET_KEY": TEST, "STRIPE_WEBHOOK_SECRET": WHSEC, "STRIPE_PUBLISHABLE_KEY": "pk_live_a"}, "STRIPE_PUBLISHABLE_KEY", "mixed"),
+        (
+            {
+                "STRIPE_SECRET_KEY": TEST,
+                "STRIPE_WEBHOOK_SECRET": WHSEC,
+                "STRIPE_PUBLISHABLE_KEY": "pk_live_a",
+            },
+            "STRIPE_PUBLISHABLE_KEY",
+            "mixed",
+        ),
         ({"CHECKOUT_EXPIRY_MINUTES": "5"}, "CHECKOUT_EXPIRY_MINUTES", "30 to 1440"),
         ({"CORS_ORIGINS": "https://shop.example.com/path"}, "CORS_ORIGINS", "no path"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL", "DEBUG"),
         ({"WEBHOOK_TOLERANCE": "-1"}, "WEBHOOK_TOLERANCE", "10 to 3600"),
     ],
 )
-def test_bad_values_name_the_variable_and_the_fix(env: dict[str, str], variable: str, hint: str) -> None:
+def test_bad_values_name_the_variable_and_the_fix(
+    env: dict[str, str], variable: str, hint: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(env, env_file=None)
     message = str(caught.value)
@@ -84,7 +124,9 @@ def test_secrets_never_appear_in_the_config_repr() -> None:
 
 def test_webhook_secrets_rotate_as_a_comma_separated_list() -> None:
     other = "whsec_" + "z" * 24
-    config = load_config({"STRIPE_SECRET_KEY": TEST, "STRIPE_WEBHOOK_SECRET": f"{WHSEC}, {other}"}, env_file=None)
+    config = load_config(
+        {"STRIPE_SECRET_KEY": TEST, "STRIPE_WEBHOOK_SECRET": f"{WHSEC}, {other}"}, env_file=None
+    )
     assert config.webhook_secrets == (WHSEC, other)
 
 

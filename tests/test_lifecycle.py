@@ -602,7 +602,7 @@ def test_the_state_machine_does_no_io() -> None:
     )
     root = Path(__file__).parents[1]
     # A fresh interpreter: in this one, other tests may have imported anything.
-    result = subprocess.run(  # noqa: S603 - this interpreter, our own code
+    result = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"

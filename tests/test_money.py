@@ -24,7 +24,14 @@ def test_format_amount(amount: int, currency: str, shown: str) -> None:
 
 @pytest.mark.parametrize(
     ("typed", "currency", "minor"),
-    [("25", "eur", 2500), ("25.5", "eur", 2550), ("1,250.00", "usd", 125000), ("€ 10", "eur", 1000), ("1500", "jpy", 1500), ("1.5", "kwd", 1500)],
+    [
+        ("25", "eur", 2500),
+        ("25.5", "eur", 2550),
+        ("1,250.00", "usd", 125000),
+        ("€ 10", "eur", 1000),
+        ("1500", "jpy", 1500),
+        ("1.5", "kwd", 1500),
+    ],
 )
 def test_parse_major(typed: str, currency: str, minor: int) -> None:
     assert parse_major(typed, currency) == minor
@@ -33,7 +40,15 @@ def test_parse_major(typed: str, currency: str, minor: int) -> None:
 
 @pytest.mark.parametrize(
     ("typed", "currency", "reason"),
-    [("abc", "eur", "as a number"), ("-5", "eur", "greater than zero"), ("0", "eur", "greater than zero"), ("10.001", "eur", "at most 2 decimals"), ("10.5", "jpy", "whole amount"), ("nan", "eur", "greater than zero"), ("", "eur", "as a number")],
+    [
+        ("abc", "eur", "as a number"),
+        ("-5", "eur", "greater than zero"),
+        ("0", "eur", "greater than zero"),
+        ("10.001", "eur", "at most 2 decimals"),
+        ("10.5", "jpy", "whole amount"),
+        ("nan", "eur", "greater than zero"),
+        ("", "eur", "as a number"),
+    ],
 )
 def test_parse_major_refuses(typed: str, currency: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):

@@ -9,7 +9,12 @@ from yarl import URL
 from tests.live import next_snapshot, open_live, wait_for_status
 from tests.pages import pay_on_hosted_page
 
-ORDER = {"product": "drop-in-class", "quantity": 1, "name": "Ada Lovelace", "email": "ada@example.com"}
+ORDER = {
+    "product": "drop-in-class",
+    "quantity": 1,
+    "name": "Ada Lovelace",
+    "email": "ada@example.com",
+}
 
 
 async def start(client: TestClient, **order: object) -> dict[str, str]:
@@ -29,7 +34,10 @@ async def test_card_payment_is_pushed_to_the_open_status_page(client: TestClient
     paid = await wait_for_status(ws, "succeeded")
     assert paid["version"] > first["version"]
     assert paid["payment"]["view"]["final"] is True
-    assert paid["payment"]["next_step"] == {"url": "https://harbour-yoga.example/schedule", "label": "Book your class"}
+    assert paid["payment"]["next_step"] == {
+        "url": "https://harbour-yoga.example/schedule",
+        "label": "Book your class",
+    }
     page = await (await client.get(URL(location).path_qs)).text()
     assert "Paid" in page
     await ws.close()
@@ -57,26 +65,38 @@ async def test_bank_debit_shows_processing_then_paid(client: TestClient) -> None
     async with ClientSession() as browser:
         response = await browser.post(
             checkout["checkout_url"],
-            data={"payment_method": "sepa_debit", "iban": "DE89370400440532013000", "account_holder": "Ada Lovelace"},
+            data={
+                "payment_method": "sepa_debit",
+                "iban": "DE89370400440532013000",
+                "account_holder": "Ada Lovelace",
+            },
             allow_redirects=False,
         )
         assert response.status == 303
         processing = await wait_for_status(ws, "processing")
         assert "email" in processing["payment"]["view"]["detail"]
         # Settle the debit now rather than after the sandbox's delay.
-        await browser.post(str(client.make_url("/_sandbox/_control/timers/run")), json={"within": 600})
+        await browser.post(
+            str(client.make_url("/_sandbox/_control/timers/run")), json={"within": 600}
+        )
     await wait_for_status(ws, "succeeded")
     await ws.close()
 
 
-async def test_a_returning_customer_sees_confirming_until_the_webhook_lands(client: TestClient) -> None:
+async def test_a_returning_customer_sees_confirming_until_the_webhook_lands(
+    client: TestClient,
+) -> None:
     checkout = await start(client)
-    page = await (await client.get(URL(checkout["status_url"]).path + "?session_id=cs_test_x")).text()
+    page = await (
+        await client.get(URL(checkout["status_url"]).path + "?session_id=cs_test_x")
+    ).text()
     assert "Confirming your payment…" in page
     assert (await pay_on_hosted_page(checkout["checkout_url"]))[0] == 303
     ws = await open_live(client, checkout["payment_id"])
     await wait_for_status(ws, "succeeded")
-    page = await (await client.get(f"/payments/{checkout['payment_id']}?session_id=cs_test_x")).text()
+    page = await (
+        await client.get(f"/payments/{checkout['payment_id']}?session_id=cs_test_x")
+    ).text()
     assert "Confirming" not in page
     assert "Paid" in page
     await ws.close()

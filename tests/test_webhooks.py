@@ -36,10 +36,20 @@ def secret_of(client: TestClient) -> str:
     return client.server.app[config_key].webhook_secrets[0]
 
 
-async def post_event(client: TestClient, event: dict[str, Any], *, secret: str | list[str] | None = None, header: str | None = None) -> tuple[int, dict[str, Any]]:
+async def post_event(
+    client: TestClient,
+    event: dict[str, Any],
+    *,
+    secret: str | list[str] | None = None,
+    header: str | None = None,
+) -> tuple[int, dict[str, Any]]:
     body = event_body(event)
     signature = header if header is not None else sign(body, secret or secret_of(client))
-    response = await client.post(WEBHOOK, data=body, headers={"Stripe-Signature": signature, "Content-Type": "application/json"})
+    response = await client.post(
+        WEBHOOK,
+        data=body,
+        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+    )
     return response.status, await response.json()
 
 
@@ -68,15 +78,37 @@ def _stale(body: bytes, secret: str) -> str:
 @pytest.mark.parametrize(
     ("case", "make_header", "tamper", "reason"),
     [
-        ("wrong secret", lambda body, secret: sign(body, "whsec_not_ours"), False, "signature does not match"),
-        ("tampered body", lambda body, secret: sign(body, secret), True, "signature does not match"),
+        (
+            "wrong secret",
+            lambda body, secret: sign(body, "whsec_not_ours"),
+            False,
+            "signature does not match",
+        ),
+        (
+            "tampered body",
+            lambda body, secret: sign(body, secret),
+            True,
+            "signature does not match",
+        ),
         ("stale timestamp", _stale, False, "signature timestamp is too old"),
         ("missing header", lambda body, secret: "", False, "missing Stripe-Signature header"),
-        ("malformed header", lambda body, secret: "v1=abc", False, "malformed Stripe-Signature header"),
-        ("future timestamp", lambda body, secret: sign(body, secret, timestamp=int(time.time()) + 3600), False, "signature timestamp is in the future"),
+        (
+            "malformed header",
+            lambda body, secret: "v1=abc",
+            False,
+            "malformed Stripe-Signature header",
+        ),
+        (
+            "future timestamp",
+            lambda body, secret: sign(body, secret, timestamp=int(time.time()) + 3600),
+            False,
+            "signature timestamp is in the future",
+        ),
     ],
 )
-async def test_rejected_signatures_change_nothing(paid_flow: TestClient, case: str, make_header: Any, tamper: bool, reason: str) -> None:
+async def test_rejected_signatures_change_nothing(
+    paid_flow: TestClient, case: str, make_header: Any, tamper: bool, reason: str
+) -> None:
     event = one_event()
     body = event_body(event)
     header = make_header(body, secret_of(paid_flow))
@@ -94,7 +126,9 @@ async def test_rejected_signatures_change_nothing(paid_flow: TestClient, case: s
 
 async def test_a_signed_body_that_is_not_an_event_is_refused(paid_flow: TestClient) -> None:
     body = b'{"hello": "world"}'
-    response = await paid_flow.post(WEBHOOK, data=body, headers={"Stripe-Signature": sign(body, secret_of(paid_flow))})
+    response = await paid_flow.post(
+        WEBHOOK, data=body, headers={"Stripe-Signature": sign(body, secret_of(paid_flow))}
+    )
     assert response.status == 400
     assert (await response.json())["error"]["message"] == "body is not a Stripe event object"
     assert await count_rows(paid_flow, "stripe_events") == 0
@@ -107,14 +141,18 @@ async def test_rotation_accepts_either_secret(make_client) -> None:  # type: ign
     s = flows.Stripe("hand-built")
     created, charged = s.pi_created(), s.charge_succeeded()
     # Stripe signs with both secrets while a rotation is under way: two v1 values.
-    assert (await post_event(client, created, header=sign(event_body(created), ["whsec_retired", old])))[0] == 200
+    assert (
+        await post_event(client, created, header=sign(event_body(created), ["whsec_retired", old]))
+    )[0] == 200
     assert (await post_event(client, charged, secret=new))[0] == 200
     assert await count_rows(client, "stripe_events") == 2
 
 
 async def test_oversized_body_is_413(paid_flow: TestClient) -> None:
     body = b"{" + b" " * (600 * 1024) + b"}"
-    response = await paid_flow.post(WEBHOOK, data=body, headers={"Stripe-Signature": sign(body, secret_of(paid_flow))})
+    response = await paid_flow.post(
+        WEBHOOK, data=body, headers={"Stripe-Signature": sign(body, secret_of(paid_flow))}
+    )
     assert response.status == 413
     assert await count_rows(paid_flow, "stripe_events") == 0
 
@@ -140,7 +178,9 @@ async def test_ten_concurrent_copies_have_one_effect(paid_flow: TestClient) -> N
     assert (await fetch_payment(paid_flow, flows.PAYMENT_ID)).version == 2
 
 
-async def test_an_event_for_a_payment_we_do_not_have_is_not_acknowledged(client: TestClient) -> None:
+async def test_an_event_for_a_payment_we_do_not_have_is_not_acknowledged(
+    client: TestClient,
+) -> None:
     status, body = await post_event(client, one_event())
     assert status == 500
     assert "unknown paydesk payment" in body["error"]["message"]
@@ -150,19 +190,25 @@ async def test_an_event_for_a_payment_we_do_not_have_is_not_acknowledged(client:
     assert (await post_event(client, one_event()))[1]["outcome"] == "applied"
 
 
-async def test_unhandled_types_are_acknowledged_and_kept_on_the_timeline(paid_flow: TestClient) -> None:
+async def test_unhandled_types_are_acknowledged_and_kept_on_the_timeline(
+    paid_flow: TestClient,
+) -> None:
     event = one_event()
     event.update(id="evt_other_type", type="checkout.session.async_payment_unknown_kind")
     status, body = await post_event(paid_flow, event)
     assert (status, body["outcome"]) == (200, "ignored")
-    assert await _timeline(paid_flow) == [("checkout.session.async_payment_unknown_kind", "ignored")]
+    assert await _timeline(paid_flow) == [
+        ("checkout.session.async_payment_unknown_kind", "ignored")
+    ]
     assert (await fetch_payment(paid_flow, flows.PAYMENT_ID)).status == "pending"
 
 
 async def test_events_are_matched_by_session_then_intent(client: TestClient) -> None:
     await seed_payment(client, "pay_by_session_only", session_id="cs_test_match")
     event = one_event()
-    event["data"]["object"].update(id="cs_test_match", metadata={}, client_reference_id=None, payment_intent="pi_match")
+    event["data"]["object"].update(
+        id="cs_test_match", metadata={}, client_reference_id=None, payment_intent="pi_match"
+    )
     assert (await post_event(client, event))[1]["outcome"] == "applied"
     # The session event taught us the PaymentIntent: a charge event now finds the payment by it.
     charge = flows.Stripe("hand-built").charge_refunded(amount_refunded=2500)
@@ -172,7 +218,9 @@ async def test_events_are_matched_by_session_then_intent(client: TestClient) -> 
     assert (await fetch_payment(client, "pay_by_session_only")).status == "refunded"
 
 
-async def _timeline(client: TestClient, payment_id: str = flows.PAYMENT_ID) -> list[tuple[str, str]]:
+async def _timeline(
+    client: TestClient, payment_id: str = flows.PAYMENT_ID
+) -> list[tuple[str, str]]:
     rows = await client.server.app[db_key].fetch_all(
         "SELECT type, outcome FROM stripe_events WHERE payment_id = ? ORDER BY rowid", (payment_id,)
     )
@@ -180,7 +228,9 @@ async def _timeline(client: TestClient, payment_id: str = flows.PAYMENT_ID) -> l
 
 
 @pytest.mark.parametrize("flow", FLOWS, ids=list(FLOWS))
-async def test_any_delivery_order_ends_in_the_natural_state(make_client, tmp_path, flow: str) -> None:  # type: ignore[no-untyped-def]
+async def test_any_delivery_order_ends_in_the_natural_state(
+    make_client, tmp_path, flow: str
+) -> None:  # type: ignore[no-untyped-def]
     build, expected = FLOWS[flow]
     events = build(flows.Stripe("hand-built"))
     orders = [events, list(reversed(events))]
@@ -189,7 +239,13 @@ async def test_any_delivery_order_ends_in_the_natural_state(make_client, tmp_pat
     for number, order in enumerate(orders):
         client = await make_client(DATABASE_URL=f"sqlite:///{tmp_path / f'order-{number}.db'}")
         # The PaymentIntent is known, as after checkout; tests/test_checkout_flow.py covers learning it.
-        await seed_payment(client, flows.PAYMENT_ID, session_id=flows.SESSION_ID, intent_id=flows.PI_ID, amount=flows.AMOUNT)
+        await seed_payment(
+            client,
+            flows.PAYMENT_ID,
+            session_id=flows.SESSION_ID,
+            intent_id=flows.PI_ID,
+            amount=flows.AMOUNT,
+        )
         for event in order + order[:2]:  # and a couple of redeliveries
             status, _ = await post_event(client, event)
             assert status == 200
@@ -200,5 +256,12 @@ async def test_any_delivery_order_ends_in_the_natural_state(make_client, tmp_pat
 
 
 def test_flows_cover_every_state_the_page_shows() -> None:
-    assert {expected for _, expected in FLOWS.values()} >= {"succeeded", "declined", "failed", "expired", "refunded", "disputed"}
+    assert {expected for _, expected in FLOWS.values()} >= {
+        "succeeded",
+        "declined",
+        "failed",
+        "expired",
+        "refunded",
+        "disputed",
+    }
     assert json.dumps(one_event())

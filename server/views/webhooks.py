@@ -20,7 +20,12 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     payload = await request.read()
     header = request.headers.get("Stripe-Signature", "")
     try:
-        _verify(payload, header, request.app[config_key].webhook_secrets, request.app[config_key].webhook_tolerance)
+        _verify(
+            payload,
+            header,
+            request.app[config_key].webhook_secrets,
+            request.app[config_key].webhook_tolerance,
+        )
         event = parse_event(payload)
     except (stripe.SignatureVerificationError, MalformedEvent) as exc:
         reason = _reason(exc)
@@ -31,10 +36,14 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         result = await request.app[webhooks_key].process(event, payload)
     except UnknownPayment:
         # Not acknowledged: Stripe retries, and the event is applied once the payment is found.
-        return web.json_response({"error": {"message": "event names an unknown paydesk payment"}}, status=500)
+        return web.json_response(
+            {"error": {"message": "event names an unknown paydesk payment"}}, status=500
+        )
     except StripeUnavailable as exc:
         log.warning("webhook %s deferred: %s", event["id"], exc)
-        return web.json_response({"error": {"message": "could not look up the payment; retry"}}, status=503)
+        return web.json_response(
+            {"error": {"message": "could not look up the payment; retry"}}, status=503
+        )
     if result.changed_payment and result.payment_id:
         await payment_changed(request.app, result.payment_id)
     return web.json_response({"received": True, "outcome": result.outcome})
