@@ -14,7 +14,9 @@ def sign(payload: bytes, secrets: list[str] | str, *, timestamp: int | None = No
     stamp = int(time.time()) if timestamp is None else timestamp
     keys = [secrets] if isinstance(secrets, str) else secrets
     signed = f"{stamp}.".encode() + payload
-    parts = [f"t={stamp}"] + [f"v1={hmac.new(k.encode(), signed, hashlib.sha256).hexdigest()}" for k in keys]
+    parts = [f"t={stamp}"] + [
+        f"v1={hmac.new(k.encode(), signed, hashlib.sha256).hexdigest()}" for k in keys
+    ]
     return ",".join(parts)
 
 
