@@ -1,4 +1,4 @@
-"""SQLite access: one writer connection for short BEGIN IMMEDIATE transactions, one reader, migrations."""
+"""SQLite access: one writer that group-commits short transactions, one reader, and migrations."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +16,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 BUSY_TIMEOUT_MS = 5000
+MAX_BATCH = 256  # writes committed together at most; bounds how long one transaction holds the lock
+_Work = tuple[Callable[["aiosqlite.Connection"], Awaitable[Any]], "asyncio.Future[Any]"]
 
 
 class Database:
@@ -26,6 +27,8 @@ class Database:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
+        self._queue: list[_Work] = []
+        self._committer: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -40,6 +43,8 @@ class Database:
         return cls(writer, reader)
 
     async def close(self) -> None:
+        if self._committer is not None:
+            await self._committer  # writes already accepted still commit
         await self._reader.close()
         await self._writer.close()
 
@@ -52,22 +57,57 @@ class Database:
             return list(await cursor.fetchall())
 
     async def write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run `work` in one transaction. A cancelled caller does not cut it short: it finishes."""
-        return await asyncio.shield(self._write(work))
+        """Run `work` in a transaction and return its result once that transaction has committed.
 
-    async def _write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        async with self._write_lock, self._transaction() as conn:
-            return await work(conn)
+        Writes that arrive while a commit is under way are committed together, each in its own
+        savepoint: one fsync serves many callers, and a failing `work` undoes only itself. A
+        cancelled caller does not cut its write short: it commits all the same.
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((work, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.ensure_future(self._commit_queued())
+        return await asyncio.shield(future)
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        await self._writer.execute("BEGIN IMMEDIATE")
+    async def _commit_queued(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            async with self._write_lock:
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[_Work]) -> None:
+        conn = self._writer
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
-            yield self._writer
-        except BaseException:
-            await self._writer.rollback()
+            await conn.execute("BEGIN IMMEDIATE")
+            for work, future in batch:
+                await conn.execute("SAVEPOINT work")
+                try:
+                    result = await work(conn)
+                except Exception as exc:  # handed to that caller alone; the others commit
+                    await conn.execute("ROLLBACK TO work")
+                    outcomes.append((future, None, exc))
+                else:
+                    outcomes.append((future, result, None))
+                await conn.execute("RELEASE work")
+            await conn.commit()
+        except BaseException as exc:
+            if conn.in_transaction:
+                await conn.rollback()
+            failure = (
+                exc if isinstance(exc, Exception) else RuntimeError("the write was interrupted")
+            )
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(failure)
             raise
-        await self._writer.commit()
+        for future, result, error in outcomes:
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a query."""

@@ -1,0 +1,77 @@
+"""The writer: concurrent writes commit together, a failing one undoes only itself, none is cut short."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from server.db import Database
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> Database:
+    database = await Database.open(tmp_path / "w.db")
+    await database.write(lambda conn: conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+    yield database  # type: ignore[misc]
+    await database.close()
+
+
+def insert(key: str):  # type: ignore[no-untyped-def]
+    async def work(conn: aiosqlite.Connection) -> str:
+        await conn.execute("INSERT INTO t VALUES (?)", (key,))
+        return key
+
+    return work
+
+
+async def keys(db: Database) -> list[str]:
+    return [row[0] for row in await db.fetch_all("SELECT k FROM t ORDER BY k")]
+
+
+async def test_concurrent_writes_all_commit_and_return_their_results(db: Database) -> None:
+    results = await asyncio.gather(*(db.write(insert(f"k{i:03d}")) for i in range(300)))
+    assert results == [f"k{i:03d}" for i in range(300)]
+    assert len(await keys(db)) == 300
+
+
+async def test_a_failing_write_undoes_only_itself(db: Database) -> None:
+    async def half_then_fail(conn: aiosqlite.Connection) -> None:
+        await conn.execute("INSERT INTO t VALUES ('half')")
+        await conn.execute("INSERT INTO t VALUES ('a')")  # duplicate key: fails after one insert
+
+    outcomes = await asyncio.gather(
+        db.write(insert("a")),
+        db.write(half_then_fail),
+        db.write(insert("b")),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == "a" and outcomes[2] == "b"
+    assert isinstance(outcomes[1], sqlite3.IntegrityError)
+    assert await keys(db) == ["a", "b"]  # no 'half'
+
+
+async def test_a_result_is_returned_only_after_commit(db: Database) -> None:
+    await db.write(insert("x"))
+    # The reader is another connection: it sees only committed data.
+    assert await keys(db) == ["x"]
+
+
+async def test_a_cancelled_caller_still_commits(db: Database) -> None:
+    started = asyncio.Event()
+
+    async def slow(conn: aiosqlite.Connection) -> None:
+        started.set()
+        await asyncio.sleep(0.05)
+        await conn.execute("INSERT INTO t VALUES ('slow')")
+
+    caller = asyncio.create_task(db.write(slow))
+    await started.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await db.write(insert("after"))
+    assert await keys(db) == ["after", "slow"]
