@@ -227,12 +227,14 @@ async def _timeline(
     return [(row["type"], row["outcome"]) for row in rows]
 
 
+@pytest.mark.parametrize("source", flows.SOURCES)
 @pytest.mark.parametrize("flow", FLOWS, ids=list(FLOWS))
 async def test_any_delivery_order_ends_in_the_natural_state(
-    make_client, tmp_path, flow: str
+    make_client, tmp_path, flow: str, source: str
 ) -> None:  # type: ignore[no-untyped-def]
+    """Payloads hand-built and from Stripe's published example objects, adjusted to one payment."""
     build, expected = FLOWS[flow]
-    events = build(flows.Stripe("hand-built"))
+    events = build(flows.Stripe(source))
     orders = [events, list(reversed(events))]
     rng = random.Random(flow)
     orders += [rng.sample(events, len(events)) for _ in range(3)]
