@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from . import payments
 from .db import Database
+from .lifecycle import Status
 from .orders import Order
 from .payments import NewPayment, Payment
 from .stripe_gateway import SessionRequest, StripeGateway, StripeUnavailable
@@ -66,10 +67,10 @@ class Checkout:
             payment = await payments.find_by_request_key(self._db, request_key)
             if payment is None:
                 payment = await self._create(order, request_key)
-            if payment.status == payments.PENDING and payment.checkout_url:
+            if payment.status == Status.PENDING and payment.checkout_url:
                 expired = payment.expires_at is not None and payment.expires_at <= time.time()
                 return CheckoutResult(payment, redirect_to_checkout=not expired)
-            if payment.status not in (payments.PENDING, payments.NOT_STARTED):
+            if payment.status not in (Status.PENDING, Status.NOT_STARTED):
                 return CheckoutResult(payment, redirect_to_checkout=False)
             return CheckoutResult(
                 await self._open_session(payment, order), redirect_to_checkout=True

@@ -10,9 +10,8 @@ from typing import Any
 import aiosqlite
 
 from .db import Database
+from .lifecycle import Status
 
-PENDING = "pending"
-NOT_STARTED = "not_started"
 PUBLIC_ID_BYTES = 18  # 144 random bits: the id is the capability that opens a status page
 
 
@@ -112,7 +111,7 @@ async def insert_payment(conn: aiosqlite.Connection, new: NewPayment) -> str:
         (
             payment_id, new.request_key, new.product_id, new.product_name, new.quantity,
             new.unit_amount, new.amount, new.currency, new.customer_name, new.customer_email,
-            PENDING, new.expires_at, stamp, stamp,
+            Status.PENDING, new.expires_at, stamp, stamp,
         ),
     )  # fmt: skip
     return payment_id
@@ -123,8 +122,9 @@ async def attach_session(
 ) -> None:
     await conn.execute(
         "UPDATE payments SET checkout_session_id = ?, checkout_url = ?, expires_at = ?,"
-        " status = ?, status_reason = NULL, updated_at = ?, version = version + 1 WHERE id = ?",
-        (session_id, url, expires_at, PENDING, now_ms(), payment_id),
+        " status = CASE WHEN status IN ('pending', 'not_started') THEN 'pending' ELSE status END,"
+        " status_reason = NULL, updated_at = ?, version = version + 1 WHERE id = ?",
+        (session_id, url, expires_at, now_ms(), payment_id),
     )
 
 
@@ -135,7 +135,7 @@ async def mark_not_started(
     await conn.execute(
         "UPDATE payments SET status = ?, status_reason = ?, checkout_attempts = checkout_attempts + 1,"
         " expires_at = ?, updated_at = ?, version = version + 1 WHERE id = ?",
-        (NOT_STARTED, reason, next_expires_at, now_ms(), payment_id),
+        (Status.NOT_STARTED, reason, next_expires_at, now_ms(), payment_id),
     )
 
 
