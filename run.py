@@ -13,6 +13,7 @@ from server.catalog import CatalogError, load_catalog
 from server.config import Config, ConfigError, load_config
 from server.db import Database
 from server.logs import setup_logging
+from server.mail.commands import resend_receipt, show_outbox
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +38,17 @@ def main(argv: list[str] | None = None) -> int:
         description="Apply pending database migrations.",
     )
     commands.add_parser(
+        "outbox",
+        help="list mail not delivered yet (pending and failed)",
+        description="List pending and failed mail: attempts, next attempt and the last error.",
+    )
+    resend = commands.add_parser(
+        "resend",
+        help="send a paid payment's receipt again",
+        description="Queue another copy of a paid payment's receipt; a running paydesk sends it.",
+    )
+    resend.add_argument("payment_id", metavar="PAYMENT_ID")
+    commands.add_parser(
         "sandbox",
         help="run the Stripe sandbox on its own (python run.py sandbox --help)",
         add_help=False,
@@ -51,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(config.log_level)
     if options.command == "migrate":
         return asyncio.run(_migrate(config))
+    if options.command == "outbox":
+        return asyncio.run(show_outbox(config))
+    if options.command == "resend":
+        return asyncio.run(resend_receipt(config, options.payment_id))
     web.run_app(create_app(config), host=config.host, port=config.port, print=_announce(config))
     return 0
 

@@ -28,6 +28,7 @@ from .keys import (
     webhooks_key,
 )
 from .live import close_live_sockets, live_hub_ctx, payment_changed
+from .mail import mail_sender_ctx
 from .rate_limit import RateLimiter, setup_rate_limit
 from .render import create_environment
 from .routes import setup_routes
@@ -70,6 +71,7 @@ async def create_app(config: Config) -> web.Application:
     )
 
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(mail_sender_ctx)
     app.cleanup_ctx.append(stripe_gateway_ctx)
     app.cleanup_ctx.append(live_hub_ctx)
     app.cleanup_ctx.append(checkout_ctx)

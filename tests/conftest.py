@@ -31,6 +31,7 @@ def app_env(tmp_path: Path) -> dict[str, str]:
         "PORT": str(free_port()),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'paydesk.db'}",
         "CHECKOUT_RATE_LIMIT": "10000",
+        "MAIL_DIR": str(tmp_path / "mail"),
     }
 
 

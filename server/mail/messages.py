@@ -1,0 +1,232 @@
+"""What each kind of mail says and to whom: subject and template context from a payment (no I/O)."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+
+from ..catalog import Catalog
+from ..lifecycle import Facts, MailKind, paid_amount
+from ..money import format_amount
+from ..payments import Payment
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class Audience(StrEnum):
+    CUSTOMER = "customer"  # the payment's customer_email
+    OPERATOR = "operator"  # ADMIN_EMAIL, else the catalog's [shop] contact_email
+
+
+class UnknownMail(ValueError):
+    """The outbox row cannot become a message: an unknown kind, or a refund or dispute id the
+    payment's facts do not have."""
+
+
+@dataclass(frozen=True)
+class Links:
+    """Absolute URLs the messages link to."""
+
+    status: Callable[[str], str]  # payment id → the customer's status page
+    console: Callable[[str], str]  # payment id → the operator's page for the payment
+    shop: str  # the payment page, where "try again" leads
+
+
+@dataclass(frozen=True)
+class Draft:
+    audience: Audience
+    subject: str
+    template: str  # `<template>.html` and `<template>.txt` under templates/mail
+    context: dict[str, Any]
+    urgent: bool = False
+
+
+def one_line(text: str) -> str:
+    """Customer-supplied text made safe for a header: control characters become spaces."""
+    cleaned = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    return " ".join(cleaned.split())
+
+
+def day(stamp_ms: int) -> str:
+    """'28 Nov 2024', the same in every locale."""
+    moment = datetime.fromtimestamp(stamp_ms / 1000, UTC)
+    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+
+
+def moment(stamp_ms: int) -> str:
+    """'28 Nov 2024, 15:30 UTC'."""
+    at = datetime.fromtimestamp(stamp_ms / 1000, UTC)
+    return f"{day(stamp_ms)}, {at:%H:%M} UTC"
+
+
+def draft(kind: str, dedupe_key: str, payment: Payment, catalog: Catalog, links: Links) -> Draft:
+    """The message an outbox row stands for, from the payment as it is now."""
+    try:
+        make = DRAFTS[MailKind(kind)]
+    except ValueError:
+        raise UnknownMail(f"unknown mail kind {kind!r}") from None
+    facts = Facts.from_json(payment.facts)
+    context = _common(payment, facts, catalog, links)
+    return make(_Parts(payment, facts, catalog, links, dedupe_key, context))
+
+
+@dataclass(frozen=True)
+class _Parts:
+    payment: Payment
+    facts: Facts
+    catalog: Catalog
+    links: Links
+    dedupe_key: str
+    context: dict[str, Any]
+
+    def money(self, minor: int) -> str:
+        return format_amount(minor, self.payment.currency)
+
+    @property
+    def shop(self) -> str:
+        return self.catalog.shop.name
+
+    @property
+    def suffix(self) -> str:
+        """The id a refund or dispute mail is about: the part of the key after the kind."""
+        return self.dedupe_key.partition(":")[2]
+
+
+def _common(payment: Payment, facts: Facts, catalog: Catalog, links: Links) -> dict[str, Any]:
+    money = lambda minor: format_amount(minor, payment.currency)  # noqa: E731
+    return {
+        "reference": payment.id,
+        "customer_name": one_line(payment.customer_name),
+        "customer_email": payment.customer_email,
+        "product_name": one_line(payment.product_name),
+        "quantity": payment.quantity,
+        "unit_amount": money(payment.unit_amount),
+        "amount": money(payment.amount),
+        "date": moment(payment.created_at),
+        "status_url": links.status(payment.id),
+        "console_url": links.console(payment.id),
+        "stripe_reference": payment.payment_intent_id,
+        "refunded": money(facts.refunded_amount) if facts.refunded_amount else None,
+    }
+
+
+def _receipt(p: _Parts) -> Draft:
+    product = p.catalog.get(p.payment.product_id)
+    next_step = None
+    if product and product.next_step_url:
+        next_step = {"url": product.next_step_url, "label": product.next_step_label}
+    return Draft(
+        Audience.CUSTOMER,
+        f"Your receipt from {p.shop} — {p.context['amount']}",
+        "receipt",
+        {**p.context, "next_step": next_step},
+    )
+
+
+def _operator_new_payment(p: _Parts) -> Draft:
+    c = p.context
+    return Draft(
+        Audience.OPERATOR,
+        f"New payment: {c['amount']} from {c['customer_name']} — {c['product_name']}",
+        "operator_new_payment",
+        c,
+    )
+
+
+def _processing_notice(p: _Parts) -> Draft:
+    return Draft(
+        Audience.CUSTOMER,
+        f"Your bank payment of {p.context['amount']} to {p.shop} is processing",
+        "processing_notice",
+        p.context,
+    )
+
+
+def _failure_reason(facts: Facts) -> str | None:
+    return facts.decline.message if facts.decline else None
+
+
+def _async_failed_customer(p: _Parts) -> Draft:
+    retry_url = f"{p.links.shop}?product={quote(p.payment.product_id)}"
+    return Draft(
+        Audience.CUSTOMER,
+        f"Your bank payment of {p.context['amount']} to {p.shop} did not go through",
+        "async_failed_customer",
+        {**p.context, "retry_url": retry_url, "reason": _failure_reason(p.facts)},
+    )
+
+
+def _async_failed_operator(p: _Parts) -> Draft:
+    c = p.context
+    return Draft(
+        Audience.OPERATOR,
+        f"Bank payment failed: {c['amount']} from {c['customer_name']} — {c['product_name']}",
+        "async_failed_operator",
+        {**c, "reason": _failure_reason(p.facts)},
+    )
+
+
+def _refund_confirmation(p: _Parts) -> Draft:
+    refund = p.facts.refunds.get(p.suffix)
+    if refund is None:
+        raise UnknownMail(f"payment has no refund {p.suffix!r}")
+    paid = paid_amount(p.facts, p.payment.amount)
+    remaining = max(paid - p.facts.refunded_amount, 0)
+    return Draft(
+        Audience.CUSTOMER,
+        f"Refund of {p.money(refund.amount)} from {p.shop}",
+        "refund_confirmation",
+        {
+            **p.context,
+            "refund_amount": p.money(refund.amount),
+            "refunded_total": p.money(p.facts.refunded_amount),
+            "remaining": p.money(remaining),
+            "fully_refunded": remaining == 0,
+        },
+    )
+
+
+def _dispute_alert(p: _Parts) -> Draft:
+    dispute = p.facts.disputes.get(p.suffix)
+    if dispute is None:
+        raise UnknownMail(f"payment has no dispute {p.suffix!r}")
+    c = p.context
+    inquiry = dispute.status.startswith("warning_")  # an inquiry: no money withdrawn yet
+    what = "payment inquiry" if inquiry else "dispute"
+    subject = f"URGENT: {what} opened on payment of {c['amount']} from {c['customer_name']}"
+    due = None
+    if dispute.due_by is not None:
+        due_ms = dispute.due_by * 1000
+        subject += f" — respond by {day(due_ms).rsplit(' ', 1)[0]}"
+        due = moment(due_ms)
+    return Draft(
+        Audience.OPERATOR,
+        subject,
+        "dispute_alert",
+        {
+            **c,
+            "inquiry": inquiry,
+            "dispute_id": p.suffix,
+            "dispute_amount": p.money(dispute.amount),
+            "dispute_reason": (dispute.reason or "not given").replace("_", " "),
+            "dispute_status": dispute.status.replace("_", " "),
+            "due": due,
+        },
+        urgent=True,
+    )
+
+
+DRAFTS: dict[MailKind, Callable[[_Parts], Draft]] = {
+    MailKind.RECEIPT: _receipt,
+    MailKind.OPERATOR_NEW_PAYMENT: _operator_new_payment,
+    MailKind.PROCESSING_NOTICE: _processing_notice,
+    MailKind.ASYNC_FAILED_CUSTOMER: _async_failed_customer,
+    MailKind.ASYNC_FAILED_OPERATOR: _async_failed_operator,
+    MailKind.REFUND_CONFIRMATION: _refund_confirmation,
+    MailKind.DISPUTE_ALERT: _dispute_alert,
+}

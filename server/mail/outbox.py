@@ -1,0 +1,176 @@
+"""The outbox table as the mail sender and the commands use it: due rows, outcomes, resends."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import aiosqlite
+
+from ..db import Database
+from ..lifecycle import MailKind
+from ..payments import now_ms
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+RESEND_PREFIX = f"{MailKind.RECEIPT}:resend:"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message as first rendered; stored, so every attempt sends exactly these bytes."""
+
+    message_id: str
+    subject: str
+    recipients: tuple[str, ...]  # envelope addresses
+    message: str  # the whole RFC 5322 message: ASCII with CRLF line ends
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    payment_id: str
+    kind: str
+    dedupe_key: str
+    urgent: bool
+    status: str
+    attempts: int
+    next_attempt_at: int  # unix milliseconds
+    last_error: str | None
+    created_at: int
+    sent_at: int | None
+    last_attempt_at: int | None
+    rendered: Rendered | None  # None until the first delivery attempt renders it
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> OutboxRow:
+        rendered = None
+        if row["message"] is not None:
+            rendered = Rendered(
+                message_id=row["message_id"],
+                subject=row["subject"],
+                recipients=tuple(json.loads(row["recipients"])),
+                message=row["message"],
+            )
+        return cls(
+            id=row["id"],
+            payment_id=row["payment_id"],
+            kind=row["kind"],
+            dedupe_key=row["dedupe_key"],
+            urgent=bool(row["urgent"]),
+            status=row["status"],
+            attempts=row["attempts"],
+            next_attempt_at=row["next_attempt_at"],
+            last_error=row["last_error"],
+            created_at=row["created_at"],
+            sent_at=row["sent_at"],
+            last_attempt_at=row["last_attempt_at"],
+            rendered=rendered,
+        )
+
+
+async def due(db: Database, now: int, limit: int) -> list[OutboxRow]:
+    """Pending rows whose time has come, urgent first, then oldest first."""
+    rows = await db.fetch_all(
+        "SELECT * FROM outbox WHERE status = ? AND next_attempt_at <= ?"
+        " ORDER BY urgent DESC, next_attempt_at, id LIMIT ?",
+        (PENDING, now, limit),
+    )
+    return [OutboxRow.from_row(row) for row in rows]
+
+
+async def next_due_at(db: Database) -> int | None:
+    """When the earliest pending row is due (unix ms), or None when nothing is pending."""
+    row = await db.fetch_one("SELECT min(next_attempt_at) FROM outbox WHERE status = ?", (PENDING,))
+    return None if row is None or row[0] is None else int(row[0])
+
+
+async def store_rendered(db: Database, outbox_id: int, rendered: Rendered) -> Rendered:
+    """Keep the first rendering; if one is stored already, that one wins and is returned."""
+
+    async def work(conn: aiosqlite.Connection) -> Rendered:
+        await conn.execute(
+            "UPDATE outbox SET message_id = ?, subject = ?, recipients = ?, message = ?"
+            " WHERE id = ? AND message IS NULL",
+            (
+                rendered.message_id,
+                rendered.subject,
+                json.dumps(list(rendered.recipients)),
+                rendered.message,
+                outbox_id,
+            ),
+        )
+        async with conn.execute("SELECT * FROM outbox WHERE id = ?", (outbox_id,)) as cur:
+            row = await cur.fetchone()
+        assert row is not None  # outbox rows are never deleted
+        stored = OutboxRow.from_row(row).rendered
+        assert stored is not None
+        return stored
+
+    return await db.write(work)
+
+
+async def mark_sent(db: Database, outbox_id: int, note: str | None = None) -> None:
+    """Delivered; `note` keeps a partial refusal (some operator addresses refused) visible."""
+    stamp = now_ms()
+    await _update(
+        db,
+        "UPDATE outbox SET status = ?, sent_at = ?, last_attempt_at = ?, attempts = attempts + 1,"
+        " last_error = ? WHERE id = ? AND status = ?",
+        (SENT, stamp, stamp, note, outbox_id, PENDING),
+    )
+
+
+async def mark_retry(db: Database, outbox_id: int, error: str, next_attempt_at: int) -> None:
+    await _update(
+        db,
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, last_attempt_at = ?,"
+        " next_attempt_at = ? WHERE id = ? AND status = ?",
+        (error, now_ms(), next_attempt_at, outbox_id, PENDING),
+    )
+
+
+async def mark_failed(db: Database, outbox_id: int, error: str, *, attempted: bool = True) -> None:
+    """Given up on: a permanent refusal, a message that cannot be built, or retries ran out."""
+    await _update(
+        db,
+        "UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ?, last_attempt_at = ?"
+        " WHERE id = ? AND status = ?",
+        (FAILED, int(attempted), error, now_ms(), outbox_id, PENDING),
+    )
+
+
+async def undelivered(db: Database) -> list[OutboxRow]:
+    """Pending and failed rows, oldest first: what the outbox command lists."""
+    rows = await db.fetch_all(
+        "SELECT * FROM outbox WHERE status IN (?, ?) ORDER BY created_at, id", (PENDING, FAILED)
+    )
+    return [OutboxRow.from_row(row) for row in rows]
+
+
+async def queue_resend(db: Database, payment_id: str) -> tuple[int, str]:
+    """Queue another copy of the receipt under a new dedupe key; returns (outbox id, key)."""
+
+    async def work(conn: aiosqlite.Connection) -> tuple[int, str]:
+        async with conn.execute(
+            "SELECT count(*) FROM outbox WHERE payment_id = ? AND dedupe_key LIKE ?",
+            (payment_id, RESEND_PREFIX + "%"),
+        ) as cur:
+            row = await cur.fetchone()
+        key = f"{RESEND_PREFIX}{(row[0] if row else 0) + 1}"
+        stamp = now_ms()
+        cursor = await conn.execute(
+            "INSERT INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
+            " VALUES (?, ?, ?, 0, ?, ?)",
+            (payment_id, str(MailKind.RECEIPT), key, stamp, stamp),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid, key
+
+    return await db.write(work)
+
+
+async def _update(db: Database, sql: str, params: tuple[object, ...]) -> None:
+    async def work(conn: aiosqlite.Connection) -> None:
+        await conn.execute(sql, params)
+
+    await db.write(work)

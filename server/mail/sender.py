@@ -1,0 +1,190 @@
+"""The mail sender: one background task that delivers due outbox rows and records each outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sqlite3
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from ..db import Database
+from ..payments import get_payment, now_ms
+from . import outbox
+from .compose import CannotCompose, Composer
+from .outbox import OutboxRow, Rendered
+from .retry import RetryPolicy
+from .transport import DeliveryError, Transport
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_IDLE = 30.0  # the longest sleep with nothing due: picks up rows queued by another process
+DEFAULT_BATCH = 20  # messages sent over one SMTP connection before looking at the outbox again
+STOP_TIMEOUT = 5.0
+DB_ERROR_PAUSE = 5.0
+
+
+class MailSender:
+    """Delivers the outbox. `wake()` after a commit that queued mail; otherwise it sleeps until
+    the next row is due (at most `idle` seconds)."""
+
+    def __init__(
+        self,
+        db: Database,
+        composer: Composer,
+        transport: Transport,
+        *,
+        policy: RetryPolicy | None = None,
+        idle: float = DEFAULT_IDLE,
+        batch_size: int = DEFAULT_BATCH,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._db = db
+        self._composer = composer
+        self._transport = transport
+        self._policy = policy or RetryPolicy()
+        self._idle = idle
+        self._batch_size = batch_size
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Look at the outbox now: new mail was committed."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="mail-sender")
+        self._task.add_done_callback(_report_crash)
+
+    async def stop(self) -> None:
+        """Cancel the task. A message mid-send stays pending; a mark already begun completes."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=STOP_TIMEOUT)
+        if not done:
+            log.warning("the mail sender did not stop within %s s", STOP_TIMEOUT)
+
+    async def deliver_due(self) -> int:
+        """Send one batch of due messages over one connection; returns how many rows it took."""
+        rows = await outbox.due(self._db, now_ms(), self._batch_size)
+        ready: list[tuple[OutboxRow, Rendered]] = []
+        for row in rows:
+            rendered = row.rendered or await self._render(row)
+            if rendered is not None:
+                ready.append((row, rendered))
+        if ready:
+            await self._deliver(ready)
+        return len(rows)
+
+    async def _run(self) -> None:
+        while True:
+            # Cleared before reading the outbox: a wake() during the batch is not lost.
+            self._wake.clear()
+            try:
+                handled = await self.deliver_due()
+            except sqlite3.Error:
+                log.exception("mail sender: database error; trying again in %s s", DB_ERROR_PAUSE)
+                await self._sleep(DB_ERROR_PAUSE)
+                continue
+            if handled < self._batch_size:  # a full batch: more may be due right now
+                await self._sleep(await self._until_next_due())
+
+    async def _render(self, row: OutboxRow) -> Rendered | None:
+        """Render once and store it: every later attempt sends exactly this text."""
+        payment = await get_payment(self._db, row.payment_id)
+        try:
+            if payment is None:
+                raise CannotCompose(f"payment {row.payment_id} not found")
+            rendered = self._composer.compose(row, payment)
+        except CannotCompose as exc:
+            log.error("mail %s (%s) cannot be built, marked failed: %s", row.id, row.kind, exc)
+            await _settle(outbox.mark_failed(self._db, row.id, str(exc), attempted=False))
+            return None
+        return await _settle(outbox.store_rendered(self._db, row.id, rendered))
+
+    async def _deliver(self, ready: list[tuple[OutboxRow, Rendered]]) -> None:
+        try:
+            session = await self._transport.open()
+        except DeliveryError as exc:
+            log.warning("mail: %s; %d message(s) wait for a retry", exc, len(ready))
+            for row, _ in ready:
+                await self._failed(row, exc)
+            return
+        finished = False
+        try:
+            for row, rendered in ready:
+                try:
+                    note = await session.send(rendered, row.id, row.kind)
+                except DeliveryError as exc:
+                    await self._failed(row, exc)
+                    if exc.connection_lost:
+                        return  # the rest stay due; the next batch opens a new connection
+                    continue
+                await _settle(outbox.mark_sent(self._db, row.id, note))
+                log.info("sent mail %s (%s)", row.id, row.kind)
+            finished = True
+        finally:
+            if finished:
+                await session.close()
+            else:
+                session.abort()  # cancelled or cut off: no goodbye to wait for
+
+    async def _failed(self, row: OutboxRow, error: DeliveryError) -> None:
+        attempts = row.attempts + 1
+        if error.permanent:
+            log.warning("mail %s (%s) refused, marked failed: %s", row.id, row.kind, error)
+            await _settle(outbox.mark_failed(self._db, row.id, error.reason))
+        elif self._policy.gives_up(row.created_at, now_ms()):
+            log.error(
+                "mail %s (%s) undelivered after %d attempts, marked failed",
+                row.id,
+                row.kind,
+                attempts,
+            )
+            reason = f"gave up after {attempts} attempts: {error.reason}"
+            await _settle(outbox.mark_failed(self._db, row.id, reason))
+        else:
+            delay = self._policy.delay(attempts, self._rng)
+            log.info(
+                "mail %s (%s) not delivered (%s); retry in %.0f s", row.id, row.kind, error, delay
+            )
+            next_at = now_ms() + int(delay * 1000)
+            await _settle(outbox.mark_retry(self._db, row.id, error.reason, next_at))
+
+    async def _until_next_due(self) -> float:
+        due_at = await outbox.next_due_at(self._db)
+        if due_at is None:
+            return self._idle
+        return min(max((due_at - now_ms()) / 1000, 0.0), self._idle)
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        try:
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+
+async def _settle(write: Awaitable[T]) -> T:
+    """Finish a write even when the sender is cancelled meanwhile: a message that was sent is
+    marked sent before the task stops, and no write is left running while the database closes."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error(
+            "the mail sender stopped; mail waits until paydesk restarts", exc_info=task.exception()
+        )

@@ -1,0 +1,254 @@
+"""Mail through the real app: signed webhooks in, the right messages out, once, whatever the mail server does."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email
+import email.policy
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from server.app import create_app
+from server.config import load_config
+from server.keys import config_key, db_key, mail_sender_key
+from server.mail import RetryPolicy, mail_sender_context
+from server.mail.commands import resend_receipt
+from tests import lifecycle_events as flows
+from tests.seed import seed_payment
+from tests.smtp_server import HangingServer, SmtpServer, with_mail_sender
+from tests.stripe_signing import event_body, sign
+
+FAST = RetryPolicy(base=0.05, cap=0.2, give_up_after=60)
+ADMIN = "owner@harbour-yoga.example"
+CUSTOMER = "ada@example.com"
+ADA = "Ada Lovelace <ada@example.com>"
+StartPaydesk = Callable[..., Awaitable[TestClient]]
+
+
+def smtp_env(port: int) -> dict[str, str]:
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SMTP_SECURITY": "none",
+        "MAIL_FROM": "Harbour Yoga <pay@harbour-yoga.example>",
+        "ADMIN_EMAIL": ADMIN,
+    }
+
+
+@pytest.fixture
+def start_paydesk(aiohttp_server, aiohttp_client, app_env: dict[str, str]) -> StartPaydesk:  # type: ignore[no-untyped-def]
+    """The real app with a mail sender that retries in milliseconds instead of minutes. It polls
+    only every 30 s, so mail that arrives within a test's seconds shows the sender was woken."""
+
+    async def start(*, smtp_timeout: float = 0.5, **env: str) -> TestClient:
+        config = load_config({**app_env, **env}, env_file=None)
+        config = dataclasses.replace(config, smtp_timeout=smtp_timeout)
+        app = with_mail_sender(await create_app(config), mail_sender_context(policy=FAST, idle=30))
+        return await aiohttp_client(await aiohttp_server(app, host=config.host, port=config.port))
+
+    return start
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[SmtpServer]:
+    server = SmtpServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def post(client: TestClient, event: dict[str, Any]) -> None:
+    """Deliver a signed event. Nothing here wakes the mail sender: paydesk does, after the commit."""
+    body = event_body(event)
+    secret = client.server.app[config_key].webhook_secrets[0]
+    response = await client.post(
+        "/webhooks/stripe",
+        data=body,
+        headers={"Stripe-Signature": sign(body, secret), "Content-Type": "application/json"},
+    )
+    assert response.status == 200, await response.text()
+
+
+async def pay(client: TestClient, flow: flows.Flow = flows.card_success) -> list[dict[str, Any]]:
+    await seed_payment(
+        client,
+        flows.PAYMENT_ID,
+        session_id=flows.SESSION_ID,
+        intent_id=flows.PI_ID,
+        amount=flows.AMOUNT,
+        email=CUSTOMER,
+    )
+    events = flow(flows.Stripe("hand-built"))
+    for event in events:
+        await post(client, event)
+    return events
+
+
+async def outbox(client: TestClient) -> list[Any]:
+    return await client.server.app[db_key].fetch_all("SELECT * FROM outbox ORDER BY id")
+
+
+async def until_outbox(
+    client: TestClient, check: Callable[[list[Any]], bool], timeout: float = 5.0
+) -> list[Any]:
+    """The outbox rows once `check` holds for them (a row is marked just after the server takes it)."""
+    async with asyncio.timeout(timeout):
+        while not check(rows := await outbox(client)):
+            await asyncio.sleep(0.02)
+    return rows
+
+
+def summary(messages: list[email.message.EmailMessage]) -> list[tuple[str, str]]:
+    return sorted((str(m["To"]), str(m["Subject"])) for m in messages)
+
+
+RECEIPT = (ADA, "Your receipt from Harbour Yoga Studio — €25.00")
+NOTICE = (ADMIN, "New payment: €25.00 from Ada Lovelace — Support the studio")
+PROCESSING = (ADA, "Your bank payment of €25.00 to Harbour Yoga Studio is processing")
+FAILED = (ADA, "Your bank payment of €25.00 to Harbour Yoga Studio did not go through")
+FAILED_NOTICE = (ADMIN, "Bank payment failed: €25.00 from Ada Lovelace — Support the studio")
+DISPUTE = (
+    ADMIN,
+    "URGENT: dispute opened on payment of €25.00 from Ada Lovelace — respond by 21 Nov",
+)
+FLOW_MAIL = {
+    "card success": (flows.card_success, [RECEIPT, NOTICE]),
+    "bank payment that succeeds": (flows.async_success, [RECEIPT, NOTICE, PROCESSING]),
+    "bank payment that fails": (flows.async_failure, [FAILED, FAILED_NOTICE, PROCESSING]),
+    "two refunds": (
+        flows.partial_then_full_refund,
+        [
+            RECEIPT,
+            (ADA, "Refund of €10.00 from Harbour Yoga Studio"),
+            (ADA, "Refund of €15.00 from Harbour Yoga Studio"),
+            NOTICE,
+        ],
+    ),
+    "dispute": (flows.dispute_lost, [DISPUTE, RECEIPT, NOTICE]),
+}
+
+
+@pytest.mark.parametrize("case", FLOW_MAIL, ids=list(FLOW_MAIL))
+async def test_a_payment_sends_the_right_mail_to_the_right_people(
+    start_paydesk: StartPaydesk, smtp: SmtpServer, case: str
+) -> None:
+    flow, expected = FLOW_MAIL[case]
+    client = await start_paydesk(**smtp_env(smtp.port))
+    await pay(client, flow)
+    messages = await smtp.wait_for(len(expected))
+    assert summary(messages) == sorted(expected)
+    for message in messages:
+        urgent = message["Subject"].startswith("URGENT")
+        assert (message["X-Priority"] == "1") is urgent
+
+
+async def test_duplicate_and_replayed_webhooks_send_one_receipt(
+    start_paydesk: StartPaydesk, smtp: SmtpServer
+) -> None:
+    client = await start_paydesk(**smtp_env(smtp.port))
+    events = await pay(client)
+    await asyncio.gather(*(post(client, events[-1]) for _ in range(5)))  # Stripe retrying at once
+    for event in events:  # and a replay of the whole flow
+        await post(client, event)
+    await smtp.wait_for(2)
+    await asyncio.sleep(0.3)
+    assert summary(smtp.accepted) == sorted([RECEIPT, NOTICE])
+    assert [row["status"] for row in await outbox(client)] == ["sent", "sent"]  # and no third row
+
+
+async def test_an_explicit_resend_is_the_one_way_to_a_second_receipt(
+    start_paydesk: StartPaydesk, smtp: SmtpServer
+) -> None:
+    client = await start_paydesk(**smtp_env(smtp.port))
+    await pay(client)
+    await smtp.wait_for(2)
+    assert await resend_receipt(client.server.app[config_key], flows.PAYMENT_ID) == 0
+    client.server.app[mail_sender_key].wake()  # a separate process cannot; the sender polls too
+    await smtp.wait_for(3)
+    receipts = [m for m in smtp.accepted if str(m["Subject"]).startswith("Your receipt")]
+    assert len(receipts) == 2 and len(smtp.accepted) == 3
+    assert receipts[0]["Message-ID"] != receipts[1]["Message-ID"]
+
+
+async def test_a_hanging_mail_server_does_not_hold_up_payments(start_paydesk: StartPaydesk) -> None:
+    server = HangingServer()
+    await server.start()
+    try:
+        client = await start_paydesk(smtp_timeout=5, **smtp_env(server.port))
+        await seed_payment(
+            client,
+            flows.PAYMENT_ID,
+            session_id=flows.SESSION_ID,
+            intent_id=flows.PI_ID,
+            amount=flows.AMOUNT,
+        )
+        ws = await client.ws_connect(f"/payments/{flows.PAYMENT_ID}/live")
+        assert (await ws.receive_json(timeout=2))["payment"]["status"] == "pending"
+        started = time.monotonic()
+        for event in flows.card_success(flows.Stripe("hand-built")):
+            await post(client, event)
+        frame = await ws.receive_json(timeout=2)
+        while frame["payment"]["status"] != "succeeded":
+            frame = await ws.receive_json(timeout=2)
+        assert time.monotonic() - started < 2  # while the sender waits up to 5 s on the server
+        assert server.connections >= 1
+        assert {row["status"] for row in await outbox(client)} == {"pending"}
+        await ws.close()
+        started = time.monotonic()
+        await client.close()  # shutting down does not wait for the silent server either
+        assert time.monotonic() - started < 2
+    finally:
+        await server.stop()
+
+
+async def test_pending_mail_is_sent_after_a_restart(start_paydesk: StartPaydesk) -> None:
+    server = SmtpServer()  # down for now
+    client = await start_paydesk(**smtp_env(server.port))
+    await pay(client)
+
+    rows = await until_outbox(
+        client, lambda rows: len(rows) == 2 and all(row["attempts"] >= 1 for row in rows)
+    )
+    message_ids = sorted(row["message_id"] for row in rows)
+    await client.close()
+
+    await server.start()
+    try:
+        client = await start_paydesk(**smtp_env(server.port))
+        await server.wait_for(2)
+        assert sorted(m["Message-ID"] for m in server.accepted) == message_ids
+        await until_outbox(client, lambda rows: {row["status"] for row in rows} == {"sent"})
+    finally:
+        await server.stop()
+
+
+async def test_without_smtp_host_mail_is_written_to_a_folder(
+    start_paydesk: StartPaydesk, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "mail"
+    caplog.set_level(logging.INFO, logger="server.mail")
+    client = await start_paydesk(MAIL_DIR=str(folder), ADMIN_EMAIL=ADMIN)
+    await pay(client)
+    async with asyncio.timeout(5):
+        while len(list(folder.glob("*.eml"))) < 2:
+            await asyncio.sleep(0.02)
+    messages = [
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for path in sorted(folder.glob("*.eml"))
+    ]
+    assert summary(messages) == sorted([RECEIPT, NOTICE])  # type: ignore[arg-type]
+    for message in messages:
+        assert message["Message-ID"] and message["Date"] and message["From"] == "paydesk@localhost"
+        assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None
+    assert not list(folder.glob("*.part"))
+    said = [r.getMessage() for r in caplog.records if "SMTP_HOST" in r.getMessage()]
+    assert said == [
+        f"mail: no SMTP_HOST set, so nothing is sent; messages are written as .eml files to {folder}"
+    ]

@@ -1,0 +1,140 @@
+"""The `outbox` and `resend PAYMENT_ID` commands: what they print and what they queue."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from server.app import create_app
+from server.config import load_config
+from server.keys import config_key, db_key
+from server.mail.commands import resend_receipt, show_outbox
+from tests import lifecycle_events as flows
+from tests.seed import seed_payment
+from tests.smtp_server import with_mail_sender
+from tests.stripe_signing import event_body, sign
+
+
+@pytest.fixture
+async def client(aiohttp_server, aiohttp_client, app_env: dict[str, str]) -> TestClient:  # type: ignore[no-untyped-def]
+    """The real app with no mail sender, so queued mail stays queued for the commands to see."""
+    config = load_config(app_env, env_file=None)
+    app = with_mail_sender(await create_app(config), None)
+    return await aiohttp_client(await aiohttp_server(app, host=config.host, port=config.port))
+
+
+@pytest.fixture
+async def paid(client: TestClient) -> TestClient:
+    await seed_payment(client, flows.PAYMENT_ID, session_id=flows.SESSION_ID, amount=flows.AMOUNT)
+    event = flows.card_success(flows.Stripe("hand-built"))[-1]
+    body = event_body(event)
+    secret = client.server.app[config_key].webhook_secrets[0]
+    response = await client.post(
+        "/webhooks/stripe", data=body, headers={"Stripe-Signature": sign(body, secret)}
+    )
+    assert response.status == 200
+    return client
+
+
+async def outbox_keys(client: TestClient) -> list[str]:
+    rows = await client.server.app[db_key].fetch_all("SELECT dedupe_key FROM outbox ORDER BY id")
+    return [row["dedupe_key"] for row in rows]
+
+
+async def fail(client: TestClient, key: str, error: str) -> None:
+    async def work(conn: Any) -> None:
+        await conn.execute(
+            "UPDATE outbox SET status = 'failed', attempts = 1, last_error = ? WHERE dedupe_key = ?",
+            (error, key),
+        )
+
+    await client.server.app[db_key].write(work)
+
+
+async def test_outbox_lists_pending_and_failed_mail(
+    paid: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await fail(paid, "receipt", "550 5.1.1 <ada@example.com>: mailbox unavailable")
+    assert await show_outbox(paid.server.app[config_key]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "1 pending, 1 failed"
+    assert lines[2].split() == [
+        "ID",
+        "PAYMENT",
+        "KIND",
+        "STATUS",
+        "ATTEMPTS",
+        "NEXT",
+        "ATTEMPT",
+        "LAST",
+        "ERROR",
+    ]
+    notice = next(line for line in lines if "operator_new_payment" in line)
+    receipt = next(line for line in lines if "receipt" in line and "operator" not in line)
+    assert notice.split()[:5] == ["1", flows.PAYMENT_ID, "operator_new_payment", "pending", "0"]
+    assert "UTC" in notice
+    assert receipt.split()[:6] == ["2", flows.PAYMENT_ID, "receipt", "failed", "1", "-"]
+    assert receipt.endswith("550 5.1.1 <ada@example.com>: mailbox unavailable")
+
+
+async def test_an_empty_outbox_says_so(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await show_outbox(client.server.app[config_key]) == 0
+    assert (
+        capsys.readouterr().out == "No pending or failed mail: everything queued has been sent.\n"
+    )
+
+
+async def test_resend_queues_another_copy_each_time(
+    paid: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = paid.server.app[config_key]
+    assert await resend_receipt(config, flows.PAYMENT_ID) == 0
+    assert await resend_receipt(config, flows.PAYMENT_ID) == 0
+    assert await outbox_keys(paid) == [
+        "operator_new_payment",
+        "receipt",
+        "receipt:resend:1",
+        "receipt:resend:2",
+    ]
+    out = capsys.readouterr().out
+    assert (
+        f"Queued a copy of the receipt for {flows.PAYMENT_ID} to ada@example.com (outbox 3, receipt:resend:1)"
+        in out
+    )
+
+
+@pytest.mark.parametrize(
+    ("payment_id", "message"),
+    [
+        ("pay_nobody_has", "resend: there is no payment pay_nobody_has\n"),
+        (
+            "pay_not_paid",
+            "resend: payment pay_not_paid is pending, not paid; only a paid payment has a receipt to send\n",
+        ),
+    ],
+)
+async def test_resend_refuses_what_has_no_receipt(
+    client: TestClient, capsys: pytest.CaptureFixture[str], payment_id: str, message: str
+) -> None:
+    await seed_payment(client, "pay_not_paid")
+    assert await resend_receipt(client.server.app[config_key], payment_id) == 1
+    assert capsys.readouterr().err == message
+    assert await outbox_keys(client) == []
+
+
+async def test_commands_need_the_database(
+    client: TestClient, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = dataclasses.replace(
+        client.server.app[config_key], database_path=tmp_path / "missing.db"
+    )
+    assert await show_outbox(config) == 1
+    assert await resend_receipt(config, flows.PAYMENT_ID) == 1
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "missing.db").exists()
