@@ -21,6 +21,7 @@ from server.keys import config_key, db_key, mail_sender_key
 from server.mail import RetryPolicy, mail_sender_context
 from server.mail.commands import resend_receipt
 from tests import lifecycle_events as flows
+from tests.pages import pay_on_hosted_page
 from tests.seed import seed_payment
 from tests.smtp_server import HangingServer, SmtpServer, with_mail_sender
 from tests.stripe_signing import event_body, sign
@@ -252,3 +253,32 @@ async def test_without_smtp_host_mail_is_written_to_a_folder(
     assert said == [
         f"mail: no SMTP_HOST set, so nothing is sent; messages are written as .eml files to {folder}"
     ]
+
+
+async def test_a_card_payment_through_the_sandbox_mails_receipt_and_notice(
+    start_paydesk: StartPaydesk, smtp: SmtpServer
+) -> None:
+    client = await start_paydesk(**smtp_env(smtp.port))
+    checkout = await (
+        await client.post(
+            "/api/checkout",
+            json={
+                "product": "drop-in-class",
+                "quantity": 2,
+                "name": "Ada Lovelace",
+                "email": CUSTOMER,
+            },
+        )
+    ).json()
+    assert (await pay_on_hosted_page(checkout["checkout_url"]))[0] == 303
+    messages = await smtp.wait_for(2)
+    assert summary(messages) == sorted(
+        [
+            (ADA, "Your receipt from Harbour Yoga Studio — €30.00"),
+            (ADMIN, "New payment: €30.00 from Ada Lovelace — Drop-in class"),
+        ]
+    )
+    receipt = next(m for m in messages if m["To"] == ADA)
+    text = receipt.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert checkout["status_url"] in text
+    assert "https://harbour-yoga.example/schedule" in text  # the product's next step
