@@ -11,6 +11,9 @@ from aiohttp import web
 from server.app import MIGRATIONS_FOLDER, create_app
 from server.catalog import CatalogError, load_catalog
 from server.config import Config, ConfigError, load_config
+from server.console.commands import COMMANDS as CONSOLE_COMMANDS
+from server.console.commands import add_commands as add_console_commands
+from server.console.commands import run_command as run_console_command
 from server.db import Database
 from server.logs import setup_logging
 from server.mail.commands import resend_receipt, show_outbox
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run the Stripe sandbox on its own (python run.py sandbox --help)",
         add_help=False,
     )
+    add_console_commands(commands)
     options = parser.parse_args(args)
     try:
         config = load_config()
@@ -63,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(config.log_level)
     if options.command == "migrate":
         return asyncio.run(_migrate(config))
+    if options.command in CONSOLE_COMMANDS:
+        return run_console_command(options, config)
     if options.command == "outbox":
         return asyncio.run(show_outbox(config))
     if options.command == "resend":

@@ -12,6 +12,7 @@ from .body_limit import setup_body_limit
 from .catalog import load_catalog
 from .checkout import Checkout, CheckoutUrls
 from .config import PROJECT_ROOT, Config, StripeMode
+from .console import setup_console
 from .cors import setup_cors
 from .csrf import setup_csrf
 from .db import Database
@@ -77,6 +78,7 @@ async def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(checkout_ctx)
     app.cleanup_ctx.append(webhooks_ctx)
     app.on_shutdown.append(close_live_sockets)
+    setup_console(app)
     if config.stripe_mode is StripeMode.SANDBOX:
         _mount_sandbox(app, config)
     return app

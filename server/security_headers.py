@@ -37,8 +37,9 @@ def setup_security_headers(app: web.Application, csp: str, *, https: bool) -> No
     headers = {
         "Content-Security-Policy": csp,
         "X-Content-Type-Options": "nosniff",
-        # Status URLs carry the payment's capability id: never leak them in a Referer.
-        "Referrer-Policy": "no-referrer",
+        # Status URLs carry the payment's capability id: never send them to another site. Not
+        # no-referrer: with it, browsers send "Origin: null" on our own form posts.
+        "Referrer-Policy": "same-origin",
         "X-Frame-Options": "DENY",
         "Cross-Origin-Opener-Policy": "same-origin",
         "Permissions-Policy": "camera=(), microphone=(), geolocation=()",

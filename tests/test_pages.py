@@ -69,7 +69,7 @@ async def test_security_headers_are_on_every_response(client: TestClient, path: 
     assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
     assert "frame-ancestors 'none'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
 
 
 async def test_the_csp_lets_the_form_go_to_stripe_only_when_talking_to_stripe(make_client) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,150 @@
+"""Reading the figures the dashboard and the health page show from the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import aiosqlite
+
+from ..db import Database
+from ..lifecycle import Facts, Status
+from ..webhook_stats import WebhookStats
+from .queries import day_start_ms
+from .stats import (
+    PAID,
+    PERIODS,
+    UNDECIDED,
+    Dashboard,
+    OpenDispute,
+    PaidPayment,
+    open_disputes,
+    summarize,
+    utc_day,
+)
+from .timeline import mail_state
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+async def load_dashboard(db: Database, now: int) -> Dashboard:
+    today = utc_day(now)
+    starts = [day_start_ms(today - timedelta(days=days - 1)) for _, days in PERIODS]
+    undecided = [str(s) for s in UNDECIDED]
+    counts = await db.fetch_one(
+        f"SELECT {', '.join('coalesce(sum(created_at >= ?), 0)' for _ in starts)} FROM payments"  # noqa: S608
+        " WHERE created_at >= ? AND status NOT IN (?, ?)",
+        (*starts, min(starts), *undecided),
+    )
+    paid_statuses = sorted(str(s) for s in PAID)
+    rows = await db.fetch_all(
+        "SELECT created_at, amount, currency, facts FROM payments"  # noqa: S608 - placeholders only
+        f" WHERE status IN ({', '.join('?' for _ in paid_statuses)}) AND created_at >= ?",
+        (*paid_statuses, min(starts)),
+    )
+    paid = [
+        PaidPayment(r["created_at"], r["amount"], r["currency"], Facts.from_json(r["facts"]))
+        for r in rows
+    ]
+    return summarize(paid, list(counts) if counts else [0] * len(starts), today)
+
+
+async def load_open_disputes(db: Database) -> list[OpenDispute]:
+    rows = await db.fetch_all(
+        "SELECT id, customer_name, currency, facts FROM payments WHERE status = ?",
+        (str(Status.DISPUTED),),
+    )
+    return open_disputes(
+        [(r["id"], r["customer_name"], r["currency"], Facts.from_json(r["facts"])) for r in rows]
+    )
+
+
+@dataclass(frozen=True)
+class EventLine:
+    received_at: int
+    id: str
+    type: str
+    outcome: str
+    reason: str
+    payment_id: str | None
+
+
+@dataclass(frozen=True)
+class MailLine:
+    created_at: int
+    payment_id: str
+    kind: str
+    state: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Health:
+    last_event: EventLine | None
+    rejected_day: int  # webhook calls refused (bad signature, malformed) in the last 24 hours
+    rejected_reasons: dict[str, int]  # since the process started
+    ignored_day: int  # verified events about a paydesk payment that paydesk does not use
+    unmatched_day: int  # verified events that are not about any paydesk payment
+    recent_ignored: list[EventLine]
+    mail_queued: int
+    mail_retrying: int
+    mail_failed: int
+    oldest_waiting_at: int | None
+    mail_problems: list[MailLine]  # retrying and failed, newest first
+
+
+async def load_health(db: Database, stats: WebhookStats, now: int) -> Health:
+    since = now - DAY_MS
+    last = await db.fetch_one("SELECT * FROM stripe_events ORDER BY received_at DESC LIMIT 1")
+    counts = await db.fetch_one(
+        "SELECT coalesce(sum(payment_id IS NOT NULL), 0), coalesce(sum(payment_id IS NULL), 0)"
+        " FROM stripe_events WHERE received_at >= ? AND outcome = 'ignored'",
+        (since,),
+    )
+    ignored = await db.fetch_all(
+        "SELECT * FROM stripe_events WHERE received_at >= ? AND outcome = 'ignored'"
+        " ORDER BY received_at DESC LIMIT 10",
+        (since,),
+    )
+    mail = await db.fetch_one(
+        "SELECT coalesce(sum(status = 'pending' AND attempts = 0), 0),"
+        " coalesce(sum(status = 'pending' AND attempts > 0), 0),"
+        " (SELECT count(*) FROM outbox WHERE status = 'failed'),"
+        " min(created_at) FROM outbox WHERE status = 'pending'"
+    )
+    problems = await db.fetch_all(
+        "SELECT * FROM outbox WHERE status = 'failed' OR (status = 'pending' AND attempts > 0)"
+        " ORDER BY id DESC LIMIT 10"
+    )
+    assert counts is not None  # aggregates always give a row
+    assert mail is not None
+    return Health(
+        last_event=_event(last) if last else None,
+        rejected_day=stats.rejected_last_day(),
+        rejected_reasons=dict(stats.rejected_total),
+        ignored_day=counts[0],
+        unmatched_day=counts[1],
+        recent_ignored=[_event(row) for row in ignored],
+        mail_queued=mail[0],
+        mail_retrying=mail[1],
+        mail_failed=mail[2],
+        oldest_waiting_at=mail[3],
+        mail_problems=[
+            MailLine(
+                r["created_at"],
+                r["payment_id"],
+                r["kind"],
+                mail_state(r),
+                r["attempts"],
+                r["last_error"],
+            )
+            for r in problems
+        ],
+    )
+
+
+def _event(row: aiosqlite.Row) -> EventLine:
+    return EventLine(
+        row["received_at"], row["id"], row["type"], row["outcome"], row["reason"], row["payment_id"]
+    )

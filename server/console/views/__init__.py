@@ -1,0 +1,1 @@
+"""The console's HTTP handlers: thin layers over the console's domain modules."""

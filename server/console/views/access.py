@@ -1,0 +1,132 @@
+"""Signing in and out, and setting the first password through the one-time setup link."""
+
+from __future__ import annotations
+
+import math
+
+from aiohttp import web
+
+from ...keys import db_key
+from ..guard import clear_session_cookie, operator_page, public, safe_next, set_session_cookie
+from ..keys import console_key, session_key
+from ..sessions import (
+    check_password,
+    close_session,
+    has_password,
+    open_session,
+    password_problem,
+    prune_sessions,
+    setup_token_usable,
+    use_setup_token,
+)
+from .common import console_error, page, see_other
+
+SETUP_NEEDED = (
+    "No console password is set yet. Open the setup link printed in the server log when paydesk "
+    "started, or run: python run.py set-password"
+)
+
+
+def _client(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _login_page(
+    request: web.Request,
+    *,
+    error: str | None = None,
+    next_url: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    return page(
+        request,
+        "admin/login.html",
+        {
+            "error": error,
+            "next_url": next_url or safe_next(request.query.get("next")) or "",
+            "expired": request.query.get("expired") == "1",
+        },
+        status=status,
+    )
+
+
+@public
+async def login_form(request: web.Request) -> web.Response:
+    return _login_page(request)
+
+
+@public
+async def login_submit(request: web.Request) -> web.Response:
+    db = request.app[db_key]
+    throttle = request.app[console_key].throttle
+    form = await request.post()
+    next_url = safe_next(str(form.get("next", "")))
+    wait = throttle.retry_after(_client(request))
+    if wait:
+        response = _login_page(
+            request,
+            error=f"Too many wrong passwords from your connection. Try again in {math.ceil(wait / 60)} minute(s).",
+            next_url=next_url,
+            status=429,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    if not await has_password(db):
+        return _login_page(request, error=SETUP_NEEDED, next_url=next_url, status=409)
+    password = form.get("password")
+    if not isinstance(password, str) or not await check_password(db, password):
+        throttle.failed(_client(request))
+        return _login_page(
+            request, error="That password is not right.", next_url=next_url, status=401
+        )
+    throttle.succeeded(_client(request))
+    settings = request.app[console_key].settings
+    await prune_sessions(
+        db, idle_seconds=settings.session_idle_seconds, max_seconds=settings.session_max_seconds
+    )
+    agent = request.headers.get("User-Agent", "")[:200]
+    token = await open_session(db, f"{_client(request)} {agent}".strip())
+    redirect = web.HTTPSeeOther(next_url or request.app.router["admin.dashboard"].url_for())
+    set_session_cookie(request, redirect, token)
+    raise redirect
+
+
+@operator_page
+async def logout(request: web.Request) -> web.Response:
+    session = request[session_key]
+    await close_session(request.app[db_key], session.token_hash)
+    await request.app[console_key].feed.close(only=session.token_hash)
+    redirect = see_other(request, "admin.login")
+    clear_session_cookie(redirect)
+    raise redirect
+
+
+SETUP_GONE = "This setup link was already used or has expired. Restart paydesk for a new one, or run: python run.py set-password"
+
+
+@public
+async def setup_form(request: web.Request) -> web.Response:
+    if not await setup_token_usable(request.app[db_key], request.match_info["token"]):
+        return console_error(request, 404, SETUP_GONE)
+    return page(request, "admin/setup.html", {"error": None, "token": request.match_info["token"]})
+
+
+@public
+async def setup_submit(request: web.Request) -> web.Response:
+    db = request.app[db_key]
+    token = request.match_info["token"]
+    if not await setup_token_usable(db, token):
+        return console_error(request, 404, SETUP_GONE)
+    form = await request.post()
+    password, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
+    problem = password_problem(
+        password, confirm, request.app[console_key].settings.min_password_length
+    )
+    if problem:
+        return page(request, "admin/setup.html", {"error": problem, "token": token}, status=400)
+    if not await use_setup_token(db, token, password, request.app[console_key].hasher):
+        return console_error(request, 404, SETUP_GONE)  # another tab used it a moment ago
+    session_token = await open_session(db, _client(request))
+    redirect = see_other(request, "admin.dashboard")
+    set_session_cookie(request, redirect, session_token)
+    raise redirect

@@ -1,0 +1,46 @@
+"""GET /admin/live: the operators' WebSocket; each committed payment change arrives as one frame."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from ...payments import now_ms
+from ..feed import FeedFull, OperatorSocket
+from ..guard import operator_socket
+from ..keys import console_key, session_key
+
+HEARTBEAT = 25.0
+
+
+@operator_socket
+async def admin_live(request: web.Request) -> web.WebSocketResponse:
+    state = request.app[console_key]
+    session = request[session_key]
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024)
+    await ws.prepare(request)
+    sock = OperatorSocket(ws, request.transport, session.token_hash)
+    try:
+        state.feed.add(sock)
+    except FeedFull:
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many console pages open")
+        return ws
+    sender = asyncio.create_task(sock.send_forever(), name="console-feed-sender")
+    # The socket lives no longer than the session may: signed out at the absolute timeout.
+    left = session.created_at / 1000 + state.settings.session_max_seconds - now_ms() / 1000
+    try:
+        async with asyncio.timeout(max(left, 0)):
+            async for message in ws:
+                if message.type is WSMsgType.ERROR:
+                    break  # the client went away; nothing it sends matters
+    except TimeoutError:
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session expired")
+    finally:
+        state.feed.remove(sock)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        await ws.close()
+    return ws

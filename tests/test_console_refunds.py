@@ -1,0 +1,282 @@
+"""Refunds from the console and the admin API, through the sandbox: once each, whatever happens."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from server.console.api_tokens import create_api_token
+from server.keys import db_key
+from tests.conftest import count_rows
+from tests.console_helpers import (
+    add_fault,
+    hidden_fields,
+    paid_payment,
+    post_form,
+    sandbox_refunds,
+    sign_in,
+    start_console,
+    wait_for_payment,
+)
+from tests.live import next_snapshot, open_live, wait_for_status
+
+
+@pytest.fixture
+async def console(aiohttp_server, aiohttp_client, app_env: dict[str, str]) -> TestClient:  # type: ignore[no-untyped-def]
+    client = await start_console(aiohttp_server, aiohttp_client, app_env)
+    await sign_in(client)
+    return client
+
+
+async def confirm_form(
+    client: TestClient, payment_id: str, amount: str = "", reason: str = ""
+) -> dict[str, str]:
+    """Step one, as the detail page's refund form sends it: the confirmation page's hidden fields."""
+    response = await client.get(
+        f"/admin/payments/{payment_id}/refund", params={"amount": amount, "reason": reason}
+    )
+    assert response.status == 200, await response.text()
+    return hidden_fields(await response.text())
+
+
+async def submit(client: TestClient, payment_id: str, fields: dict[str, str]):  # type: ignore[no-untyped-def]
+    return await client.post(
+        f"/admin/payments/{payment_id}/refund", data=fields, allow_redirects=False
+    )
+
+
+async def outbox_keys(client: TestClient, payment_id: str) -> list[str]:
+    rows = await client.server.app[db_key].fetch_all(
+        "SELECT dedupe_key FROM outbox WHERE payment_id = ? ORDER BY id", (payment_id,)
+    )
+    return [row[0] for row in rows]
+
+
+async def test_a_full_refund_reaches_the_customer_page_and_queues_the_mail(
+    console: TestClient,
+) -> None:
+    payment = await paid_payment(console, quantity=2)
+    ws = await open_live(console, payment.id)
+    assert (await next_snapshot(ws))["payment"]["status"] == "succeeded"
+    fields = await confirm_form(console, payment.id, reason="requested_by_customer")
+    assert fields["amount"] == "3000"  # blank means everything that is left
+    response = await submit(console, payment.id, fields)
+    assert (response.status, response.headers["Location"]) == (
+        303,
+        f"/admin/payments/{payment.id}?done=refund-sent",
+    )
+    refunded = await wait_for_status(ws, "refunded")
+    assert refunded["payment"]["view"]["title"] == "Refunded"
+    await ws.close()
+    [refund] = await sandbox_refunds(console, payment.payment_intent_id or "")
+    assert (refund["amount"], refund["reason"], refund["metadata"]) == (
+        3000,
+        "requested_by_customer",
+        {"payment_id": payment.id},
+    )
+    assert f"refund_confirmation:{refund['id']}" in await outbox_keys(console, payment.id)
+    page = await (await console.get(f"/admin/payments/{payment.id}")).text()
+    assert "accepted by Stripe" in page
+    assert "No refund is possible: nothing is left to refund" in page
+
+
+async def test_partial_refunds_leave_the_rest_refundable(console: TestClient) -> None:
+    payment = await paid_payment(console, quantity=2)  # €30.00
+    ws = await open_live(console, payment.id)
+    await next_snapshot(ws)
+    assert (
+        await submit(console, payment.id, await confirm_form(console, payment.id, "12.50"))
+    ).status == 303
+    partly = await wait_for_status(ws, "partially_refunded")
+    assert "€12.50 of €30.00" in partly["payment"]["view"]["detail"]
+    fields = await confirm_form(console, payment.id)
+    assert fields["amount"] == "1750"
+    assert (await submit(console, payment.id, fields)).status == 303
+    await wait_for_status(ws, "refunded")
+    await ws.close()
+    assert sorted(
+        r["amount"] for r in await sandbox_refunds(console, payment.payment_intent_id or "")
+    ) == [1250, 1750]
+
+
+async def test_more_than_remains_is_refused_before_stripe_is_asked(console: TestClient) -> None:
+    payment = await paid_payment(console)  # €15.00
+    response = await console.get(f"/admin/payments/{payment.id}/refund", params={"amount": "15.01"})
+    assert response.status == 409
+    assert "At most €15.00 can be refunded." in await response.text()
+    forged = await post_form(
+        console,
+        f"/admin/payments/{payment.id}/refund",
+        form_token="t" * 32,
+        amount="1501",
+        reason="",
+    )
+    assert forged.status == 409
+    assert await count_rows(console, "refund_requests") == 0
+    assert await sandbox_refunds(console, payment.payment_intent_id or "") == []
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("abc", "Enter an amount as a number"),
+        ("0", "greater than zero"),
+        ("1.234", "at most 2 decimals"),
+    ],
+)
+async def test_a_nonsense_amount_gets_a_message(
+    console: TestClient, amount: str, message: str
+) -> None:
+    payment = await paid_payment(console)
+    response = await console.get(f"/admin/payments/{payment.id}/refund", params={"amount": amount})
+    assert response.status == 400
+    assert message in await response.text()
+
+
+async def test_a_payment_that_is_not_paid_cannot_be_refunded(console: TestClient) -> None:
+    response = await console.post(
+        "/api/checkout",
+        json={"product": "drop-in-class", "quantity": 1, "name": "Bo", "email": "bo@example.com"},
+    )
+    payment_id = (await response.json())["payment_id"]
+    answer = await console.get(f"/admin/payments/{payment_id}/refund")
+    assert answer.status == 409
+    assert "Only a paid payment can be refunded; this one is pending." in await answer.text()
+    forged = await post_form(
+        console, f"/admin/payments/{payment_id}/refund", form_token="t" * 32, amount="100"
+    )
+    assert forged.status == 409
+    assert await count_rows(console, "refund_requests") == 0
+
+
+async def test_a_double_submitted_confirmation_refunds_once(console: TestClient) -> None:
+    payment = await paid_payment(console)
+    fields = await confirm_form(console, payment.id)
+    first, second = await asyncio.gather(
+        submit(console, payment.id, fields), submit(console, payment.id, fields)
+    )
+    assert {first.status, second.status} == {303}
+    notices = sorted(r.headers["Location"].rsplit("=", 1)[1] for r in (first, second))
+    assert notices[1] == "refund-sent"  # one of them sent it; the other found it sent or on its way
+    assert notices[0] in ("refund-already-sent", "refund-in-progress")
+    again = await submit(console, payment.id, fields)  # a third click, after both finished
+    assert again.headers["Location"] == f"/admin/payments/{payment.id}?done=refund-already-sent"
+    assert "it was not sent twice" in await (await console.get(again.headers["Location"])).text()
+    assert await count_rows(console, "refund_requests") == 1
+    assert len(await sandbox_refunds(console, payment.payment_intent_id or "")) == 1
+
+
+async def test_stripe_unreachable_gives_a_message_and_a_safe_retry(console: TestClient) -> None:
+    payment = await paid_payment(console)
+    fields = await confirm_form(console, payment.id, "5")
+    # Fails the first try and both of the SDK's automatic retries (STRIPE_MAX_NETWORK_RETRIES=2).
+    await add_fault(console, path_prefix="/v1/refunds", method="POST", status=500, count=3)
+    failed = await submit(console, payment.id, fields)
+    assert failed.status == 503
+    page = await failed.text()
+    assert "nothing was refunded" in page
+    assert hidden_fields(page)["form_token"] == fields["form_token"]  # the retry reuses the request
+    assert await sandbox_refunds(console, payment.payment_intent_id or "") == []
+    detail = await (await console.get(f"/admin/payments/{payment.id}")).text()
+    assert "not sent: Stripe unreachable" in detail
+    assert (
+        "Left to refund</dt><dd data-remaining>€10.00" in detail
+    )  # the €5 stays held until retried
+    retried = await submit(console, payment.id, hidden_fields(page))
+    assert retried.status == 303
+    [refund] = await sandbox_refunds(console, payment.payment_intent_id or "")
+    assert refund["amount"] == 500
+    row = await console.server.app[db_key].fetch_one("SELECT state, attempts FROM refund_requests")
+    assert row is not None
+    assert (row["state"], row["attempts"]) == ("sent", 2)
+    await wait_for_payment(console, payment.id, "partially_refunded")
+
+
+async def test_an_unknown_payment_is_404(console: TestClient) -> None:
+    assert (await console.get("/admin/payments/pay_nosuchpayment")).status == 404
+    assert (await console.get("/admin/payments/pay_nosuchpayment/refund")).status == 404
+    response = await post_form(console, "/admin/payments/pay_nosuchpayment/resend-receipt")
+    assert response.status == 404
+
+
+async def test_resending_the_receipt_queues_another_copy(console: TestClient) -> None:
+    payment = await paid_payment(console)
+    response = await post_form(console, f"/admin/payments/{payment.id}/resend-receipt")
+    assert (response.status, response.headers["Location"]) == (
+        303,
+        f"/admin/payments/{payment.id}?done=receipt",
+    )
+    row = await console.server.app[db_key].fetch_one(
+        "SELECT kind FROM outbox WHERE payment_id = ? AND dedupe_key = 'receipt:resend:1'",
+        (payment.id,),
+    )
+    assert row is not None
+    assert row["kind"] == "receipt"
+
+
+async def api_headers(client: TestClient, key: str | None = None) -> dict[str, str]:
+    _, secret = await create_api_token(client.server.app[db_key], "refund script")
+    return {"Authorization": f"Bearer {secret}"} | ({"Idempotency-Key": key} if key else {})
+
+
+async def test_the_api_refunds_once_per_idempotency_key(console: TestClient) -> None:
+    payment = await paid_payment(console, quantity=2)
+    headers = await api_headers(console, "order-77-refund")
+    url = f"/api/admin/payments/{payment.id}/refunds"
+    first = await console.post(url, json={"amount": 500, "reason": "duplicate"}, headers=headers)
+    assert first.status == 201, await first.text()
+    created = (await first.json())["refund_request"]
+    assert (created["state"], created["amount"], created["requested_by"]) == (
+        "sent",
+        500,
+        "api:refund script",
+    )
+    replay = await console.post(url, json={"amount": 500, "reason": "duplicate"}, headers=headers)
+    assert replay.status == 200
+    assert (await replay.json())["refund_request"]["stripe_refund_id"] == created[
+        "stripe_refund_id"
+    ]
+    other = await console.post(url, json={"amount": 700}, headers=headers)
+    assert other.status == 409
+    assert len(await sandbox_refunds(console, payment.payment_intent_id or "")) == 1
+    rest = await console.post(
+        url, json={}, headers=await api_headers(console)
+    )  # no key, no amount: the rest
+    assert rest.status == 201
+    assert (await rest.json())["refund_request"]["amount"] == 2500
+    await wait_for_payment(console, payment.id, "refunded")
+    detail = await (await console.get(f"/api/admin/payments/{payment.id}", headers=headers)).json()
+    assert detail["refundable_amount"] == 0
+    assert {r["amount"] for r in detail["refunds"]} == {500, 2500}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"amount": 999_999}, 409, "At most €15.00 can be refunded."),
+        ({"amount": "5"}, 400, "amount: a whole number"),
+        ({"amount": 100, "reason": "because"}, 400, "Choose a reason"),
+        ({"amount": 100, "note": "x"}, 400, "only 'amount'"),
+        ([1], 400, "only 'amount'"),
+    ],
+)
+async def test_the_api_refuses_bad_refunds_with_a_message(
+    console: TestClient, body: object, status: int, message: str
+) -> None:
+    payment = await paid_payment(console)
+    response = await console.post(
+        f"/api/admin/payments/{payment.id}/refunds", json=body, headers=await api_headers(console)
+    )
+    assert response.status == status
+    assert message in (await response.json())["error"]["message"]
+    assert await sandbox_refunds(console, payment.payment_intent_id or "") == []
+
+
+async def test_the_api_answers_404_for_an_unknown_payment(console: TestClient) -> None:
+    headers = await api_headers(console)
+    assert (await console.get("/api/admin/payments/pay_nope", headers=headers)).status == 404
+    response = await console.post("/api/admin/payments/pay_nope/refunds", json={}, headers=headers)
+    assert response.status == 404
+    assert (await response.json())["error"]["message"] == "There is no payment with that id."
