@@ -6,54 +6,38 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, web
 
 from .keys import catalog_key, config_key, db_key, live_hub_key, payment_listeners_key
 from .payments import get_payment
+from .socket_sender import BoundedSender
 from .status_view import payment_snapshot
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 8  # snapshots waiting for one client; more means it is not reading
-SEND_TIMEOUT = 5.0
-
 
 @dataclass(eq=False)
 class Watcher:
-    """One open socket on one payment, with its own bounded queue of frames to send."""
+    """One open status page on one payment; only snapshots newer than the last queued are sent."""
 
     payment_id: str
-    ws: web.WebSocketResponse
-    transport: asyncio.Transport | None
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    sender: BoundedSender
     last_version: int = 0
 
+    @property
+    def ws(self) -> web.WebSocketResponse:
+        return self.sender.ws
+
     def offer(self, version: int, frame: str) -> bool:
-        """Queue a frame newer than any queued so far; False when the client is not keeping up."""
+        """Queue a newer snapshot; False when the client is not keeping up."""
         if version <= self.last_version:
             return True  # an older or equal snapshot: the client already has (or will get) newer
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if not self.sender.offer(frame):
             return False
         self.last_version = version
         return True
-
-    async def send_forever(self) -> None:
-        while True:
-            frame = await self.queue.get()
-            try:
-                await asyncio.wait_for(self.ws.send_str(frame), SEND_TIMEOUT)
-            except (TimeoutError, ConnectionError):
-                self.drop()
-                return
-
-    def drop(self) -> None:
-        """Cut a client that stopped reading; its page reconnects and gets the latest snapshot."""
-        if self.transport is not None:
-            self.transport.abort()
 
 
 class Full(Exception):
@@ -100,7 +84,7 @@ class LiveHub:
         for watcher in list(self._by_payment.get(payment_id, ())):
             if not watcher.offer(version, frame):
                 log.info("dropping a live client of %s that stopped reading", payment_id)
-                watcher.drop()
+                watcher.sender.drop()
 
     async def close_all(self) -> None:
         sockets = [w.ws for watchers in self._by_payment.values() for w in watchers]

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from server.console.feed import QUEUE_SIZE, Feed, OperatorSocket
 from server.console.keys import console_key
+from server.socket_sender import BoundedSender
 from tests.console_helpers import post_form, sign_in, start_console
 from tests.pages import pay_on_hosted_page
 
@@ -84,7 +85,8 @@ class FakeTransport:
 async def test_an_operator_socket_that_stops_reading_is_dropped_not_waited_on() -> None:
     feed = Feed()
     transport = FakeTransport()
-    slow = OperatorSocket(ws=None, transport=transport, session_hash="s")  # type: ignore[arg-type]
+    sender = BoundedSender(ws=None, transport=transport, queue_size=QUEUE_SIZE)  # type: ignore[arg-type]
+    slow = OperatorSocket(sender, session_hash="s")
     feed.add(slow)
     for n in range(QUEUE_SIZE):
         feed.publish(f"frame {n}")

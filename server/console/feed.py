@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -13,43 +13,25 @@ from aiohttp import WSCloseCode, web
 from ..keys import db_key
 from ..money import format_amount
 from ..payments import Payment, get_payment
+from ..socket_sender import BoundedSender
 from .keys import console_key
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 32  # frames waiting for one operator socket; more means it stopped reading
-SEND_TIMEOUT = 5.0
 MAX_SOCKETS = 50
 
 
 @dataclass(eq=False)
 class OperatorSocket:
-    """One open console page, with its own bounded queue; a slow one is cut, never waited on."""
+    """One open console page; a slow one is cut, never waited on."""
 
-    ws: web.WebSocketResponse
-    transport: asyncio.Transport | None
+    sender: BoundedSender
     session_hash: str
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
 
-    def offer(self, frame: str) -> bool:
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            return False
-        return True
-
-    async def send_forever(self) -> None:
-        while True:
-            frame = await self.queue.get()
-            try:
-                await asyncio.wait_for(self.ws.send_str(frame), SEND_TIMEOUT)
-            except (TimeoutError, ConnectionError):
-                self.drop()
-                return
-
-    def drop(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
+    @property
+    def ws(self) -> web.WebSocketResponse:
+        return self.sender.ws
 
 
 class FeedFull(Exception):
@@ -74,9 +56,9 @@ class Feed:
 
     def publish(self, frame: str) -> None:
         for sock in list(self._sockets):
-            if not sock.offer(frame):
+            if not sock.sender.offer(frame):
                 log.info("dropping an operator socket that stopped reading")
-                sock.drop()
+                sock.sender.drop()
 
     async def close(self, *, only: str | None = None, keep: str | None = None) -> None:
         """Close the sockets of session `only` (signed out), or all but `keep`'s, or all."""

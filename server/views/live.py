@@ -10,9 +10,11 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from ..keys import db_key, live_hub_key
 from ..live import Full, Watcher, snapshot_frame
 from ..payments import get_payment
+from ..socket_sender import BoundedSender
 
 HEARTBEAT = 25.0  # below the 30-60 s idle timeouts of common proxies
 TRY_AGAIN_LATER = WSCloseCode.TRY_AGAIN_LATER
+QUEUE_SIZE = 8  # snapshots waiting for one page; more means it stopped reading
 
 
 async def payment_live(request: web.Request) -> web.WebSocketResponse:
@@ -22,13 +24,15 @@ async def payment_live(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024)
     await ws.prepare(request)
     hub = request.app[live_hub_key]
-    watcher = Watcher(payment_id, ws, request.transport)
+    watcher = Watcher(payment_id, BoundedSender(ws, request.transport, queue_size=QUEUE_SIZE))
     try:
         hub.add(watcher)
     except Full as exc:
         await ws.close(code=TRY_AGAIN_LATER, message=exc.reason.encode())
         return ws
-    sender = asyncio.create_task(watcher.send_forever(), name=f"live-sender-{payment_id[:8]}")
+    sender = asyncio.create_task(
+        watcher.sender.send_forever(), name=f"live-sender-{payment_id[:8]}"
+    )
     try:
         # Registered first, then read: a change committed in between is pushed, not missed.
         frame = await snapshot_frame(request.app, payment_id)

@@ -8,7 +8,8 @@ import contextlib
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ...payments import now_ms
-from ..feed import FeedFull, OperatorSocket
+from ...socket_sender import BoundedSender
+from ..feed import QUEUE_SIZE, FeedFull, OperatorSocket
 from ..guard import operator_socket
 from ..keys import console_key, session_key
 
@@ -21,13 +22,15 @@ async def admin_live(request: web.Request) -> web.WebSocketResponse:
     session = request[session_key]
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024)
     await ws.prepare(request)
-    sock = OperatorSocket(ws, request.transport, session.token_hash)
+    sock = OperatorSocket(
+        BoundedSender(ws, request.transport, queue_size=QUEUE_SIZE), session.token_hash
+    )
     try:
         state.feed.add(sock)
     except FeedFull:
         await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many console pages open")
         return ws
-    sender = asyncio.create_task(sock.send_forever(), name="console-feed-sender")
+    sender = asyncio.create_task(sock.sender.send_forever(), name="console-feed-sender")
     # The socket lives no longer than the session may: signed out at the absolute timeout.
     left = session.created_at / 1000 + state.settings.session_max_seconds - now_ms() / 1000
     try:
