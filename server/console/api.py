@@ -37,13 +37,6 @@ from .timeline import event_rows, mail_rows
 log = logging.getLogger(__name__)
 MAX_LIMIT = 200
 IDEMPOTENCY_KEY_LIMIT = 100
-ERROR_STATUS = {
-    "invalid": 400,
-    "not_found": 404,
-    "not_refundable": 409,
-    "over": 409,
-    "mismatch": 409,
-}
 
 
 def error(
@@ -165,7 +158,7 @@ async def refund_endpoint(request: web.Request) -> web.Response:
             amount, check_reason(reason_value), f"api:{token.name}",
         )  # fmt: skip
     except RefundError as exc:
-        return error(ERROR_STATUS[exc.kind], exc.message, "amount" if exc.kind == "over" else None)
+        return error(exc.http_status, exc.message, "amount" if exc.kind == "over" else None)
     return _refund_answer(result, sent_now)
 
 

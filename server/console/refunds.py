@@ -47,6 +47,11 @@ class RefundError(Exception):
         self.kind = kind  # invalid | not_found | not_refundable | over | mismatch
         self.message = message
 
+    @property
+    def http_status(self) -> int:
+        """The status a page or the API answers with for this refusal."""
+        return {"invalid": 400, "not_found": 404}.get(self.kind, 409)
+
 
 @dataclass(frozen=True)
 class RefundRequest:

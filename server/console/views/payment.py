@@ -37,13 +37,6 @@ NOTICES = {
     "receipt": "A copy of the receipt is queued; the mail sender delivers it shortly.",
     "discarded": "The request is discarded; its amount can be refunded again.",
 }
-ERROR_STATUS = {
-    "invalid": 400,
-    "not_found": 404,
-    "not_refundable": 409,
-    "over": 409,
-    "mismatch": 409,
-}
 DASHBOARD = "https://dashboard.stripe.com"
 DASHBOARD_PATHS = {
     "pi": "payments",
@@ -127,7 +120,7 @@ async def refund_confirm(request: web.Request) -> web.Response:
         return await _detail(
             request,
             payment,
-            status=ERROR_STATUS[exc.kind],
+            status=exc.http_status,
             error=exc.message,
             amount_text=amount_text,
             reason=reason_text,
@@ -168,7 +161,7 @@ async def refund_submit(request: web.Request) -> web.Response:
             "console",
         )
     except RefundError as exc:
-        return await _detail(request, payment, status=ERROR_STATUS[exc.kind], error=exc.message)
+        return await _detail(request, payment, status=exc.http_status, error=exc.message)
     if result.state == "unavailable":
         # The same token again: a retry reuses the row and its Stripe idempotency key.
         requests = await requests_for(request.app[db_key], payment.id)
