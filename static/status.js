@@ -1,25 +1,34 @@
 // Live payment status: a WebSocket pushes each change; polling the JSON endpoint is the fallback
-// when a socket cannot be held. Without this script the page still shows the status it was served with.
+// when a socket cannot be held. Without this script the page shows the status it was served with
+// and a refresh link.
+//
+// The page keeps listening after a final state too: a refund or a dispute can still follow a
+// payment, and the customer looking at the page should see it.
 (function () {
   "use strict";
   var root = document.getElementById("live-status");
-  if (!root) return;
+  if (!root || !("fetch" in window)) return;
   var liveUrl = root.dataset.liveUrl;
   var jsonUrl = root.dataset.jsonUrl;
+  var shopName = root.dataset.shopName;
   var returning = root.dataset.returning === "true";
   var version = parseInt(root.dataset.version, 10) || 0;
   var finished = root.dataset.final === "true";
+  var note = document.getElementById("live-note");
+
+  var POLL_WAITING = 3000;    // while the customer waits for an outcome
+  var POLL_SETTLED = 30000;   // after it: only refunds and disputes can still come
+  var MAX_DELAY = 30000;
+  var SOCKET_FAILURES_BEFORE_POLLING = 2;
+  var CONFIRMING_TITLE = "Confirming your payment…";
+  var CONFIRMING_DETAIL = "Your bank or card issuer is confirming it with us. This usually takes a few seconds; this page updates by itself.";
+
   var socket = null;
   var retryDelay = 1000;
   var failures = 0;
   var pollTimer = null;
+  var pollEvery = 0;
   var reconnectTimer = null;
-  var POLL_EVERY = 3000;
-  var MAX_DELAY = 30000;
-  var SOCKET_FAILURES_BEFORE_POLLING = 3;
-
-  var note = document.getElementById("live-note");
-  if (note) note.textContent = finished ? "" : "This page updates by itself.";
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -28,15 +37,21 @@
     return node;
   }
 
+  function showNote() {
+    if (!note) return;
+    note.textContent = "";
+    note.classList.toggle("is-live", !finished);
+    // Once settled there is nothing to wait for; the page still updates if something changes.
+    if (!finished) note.appendChild(el("span", {}, "This page updates by itself."));
+  }
+
   function render(p) {
     var key = p.view.key;
     var confirming = returning && key === "pending";
-    var card = document.getElementById("status");
-    card.className = "status-card status-" + key;
-    document.getElementById("status-title").textContent = confirming ? "Confirming your payment…" : p.view.title;
-    document.getElementById("status-detail").textContent = confirming
-      ? "Your bank or card issuer is confirming it with us. This usually takes a few seconds; this page updates by itself."
-      : p.view.detail;
+    var title = confirming ? CONFIRMING_TITLE : p.view.title;
+    document.getElementById("status").className = "status-card status-" + (confirming ? "confirming" : key);
+    document.getElementById("status-title").textContent = title;
+    document.getElementById("status-detail").textContent = confirming ? CONFIRMING_DETAIL : p.view.detail;
     var actions = document.getElementById("status-actions");
     actions.textContent = "";
     if (p.next_step) actions.appendChild(el("a", { "class": "button", href: p.next_step.url }, p.next_step.label));
@@ -46,24 +61,19 @@
     if (key === "expired" || key === "failed" || key === "not_started") {
       actions.appendChild(el("a", { "class": "button", href: p.retry_url }, "Start a new payment"));
     }
-    document.body.dataset.paymentStatus = key;
-    if (p.view.final) {
+    document.title = title + " · " + shopName;
+    root.dataset.status = key;
+    if (p.view.final && !finished) {
       finished = true;
-      if (note) note.textContent = "";
-      stop();
+      if (pollTimer) startPolling(true);  // slow down
     }
+    showNote();
   }
 
   function accept(message) {
     if (!message || message.type !== "payment" || message.version < version) return;
     version = message.version;
     render(message.payment);
-  }
-
-  function stop() {
-    if (socket) { socket.onclose = null; socket.close(1000); socket = null; }
-    if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
-    if (reconnectTimer) { clearTimeout(reconnectTimer); reconnectTimer = null; }
   }
 
   function poll() {
@@ -73,49 +83,68 @@
       .catch(function () { /* offline for a moment: the next poll or socket catches up */ });
   }
 
-  function startPolling() {
-    if (pollTimer || finished) return;
-    poll();
-    pollTimer = setInterval(poll, POLL_EVERY);
+  function startPolling(restart) {
+    var every = finished ? POLL_SETTLED : POLL_WAITING;
+    if (pollTimer && !restart && every === pollEvery) return;
+    stopPolling();
+    pollEvery = every;
+    if (!restart) poll();
+    pollTimer = setInterval(poll, every);
+  }
+
+  function stopPolling() {
+    if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
   }
 
   function connect() {
-    if (finished || !("WebSocket" in window)) { if (!finished) startPolling(); return; }
+    if (!("WebSocket" in window)) { startPolling(false); return; }
     var url = new URL(liveUrl, window.location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    var opened = false;
-    try { socket = new WebSocket(url.toString()); } catch (e) { scheduleReconnect(); return; }
-    socket.onopen = function () {
-      opened = true;
-      failures = 0;
-      retryDelay = 1000;
-      if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
-    };
+    var delivered = false;
+    try { socket = new WebSocket(url.toString()); } catch (e) { socketFailed(); return; }
     socket.onmessage = function (event) {
+      if (!delivered) {
+        // The server sends the current snapshot first: only now is the socket known to work.
+        delivered = true;
+        failures = 0;
+        retryDelay = 1000;
+        stopPolling();
+      }
       try { accept(JSON.parse(event.data)); } catch (e) { /* ignore a frame we cannot read */ }
     };
     socket.onclose = function () {
       socket = null;
-      if (finished) return;
-      if (!opened) failures += 1;
-      // Proxies that block upgrades, or phones that kill background sockets: poll meanwhile.
-      if (failures >= SOCKET_FAILURES_BEFORE_POLLING) startPolling();
+      if (!delivered) { socketFailed(); return; }
+      // A socket that worked and dropped (a phone asleep, a proxy timeout): catch up, then reconnect.
+      poll();
       scheduleReconnect();
     };
   }
 
+  function socketFailed() {
+    // Proxies that block upgrades, or accept them and never pass a frame: poll meanwhile.
+    failures += 1;
+    if (failures >= SOCKET_FAILURES_BEFORE_POLLING) startPolling(false);
+    scheduleReconnect();
+  }
+
   function scheduleReconnect() {
-    if (finished || reconnectTimer) return;
+    if (reconnectTimer) return;
     var jittered = retryDelay / 2 + Math.random() * retryDelay / 2;
     retryDelay = Math.min(retryDelay * 2, MAX_DELAY);
     reconnectTimer = setTimeout(function () { reconnectTimer = null; connect(); }, jittered);
   }
 
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState !== "visible" || finished) return;
+    if (document.visibilityState !== "visible") return;
     poll();  // the tab was asleep: catch up at once
-    if (!socket) { retryDelay = 1000; if (reconnectTimer) { clearTimeout(reconnectTimer); reconnectTimer = null; } connect(); }
+    if (!socket) {
+      retryDelay = 1000;
+      if (reconnectTimer) { clearTimeout(reconnectTimer); reconnectTimer = null; }
+      connect();
+    }
   });
 
-  if (!finished) connect();
+  showNote();
+  connect();
 })();

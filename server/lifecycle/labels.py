@@ -31,7 +31,7 @@ def _words(status: Status, facts: Facts, amount: int, currency: str) -> tuple[st
         case Status.PENDING:
             return (
                 "Waiting for your payment",
-                "Finish paying on the Stripe page; this page updates by itself.",
+                "Finish paying on the checkout page; this page updates by itself.",
             )
         case Status.NOT_STARTED:
             return (

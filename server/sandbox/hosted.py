@@ -29,9 +29,12 @@ def render_page(
     request: web.Request, template: str, status: int = 200, **context: Any
 ) -> web.Response:
     page = request.app[templates_key].get_template(template)
-    html = page.render(
-        static=request.app.router["static"].url_for(filename="sandbox.css").path, **context
-    )
+    static = request.app.router["static"]
+
+    def static_url(filename: str) -> str:
+        return static.url_for(filename=filename).path
+
+    html = page.render(static=static_url, **context)
     return web.Response(text=html, status=status, content_type="text/html")
 
 
