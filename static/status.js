@@ -2,8 +2,8 @@
 // when a socket cannot be held. Without this script the page shows the status it was served with
 // and a refresh link.
 //
-// The page keeps listening after a final state too: a refund or a dispute can still follow a
-// payment, and the customer looking at the page should see it.
+// A paid page keeps listening: a refund or a dispute can still follow, and the customer looking at
+// the page should see it. It stops for good at an end nothing follows (refunded, expired, failed).
 (function () {
   "use strict";
   var root = document.getElementById("live-status");
@@ -14,6 +14,8 @@
   var returning = root.dataset.returning === "true";
   var version = parseInt(root.dataset.version, 10) || 0;
   var finished = root.dataset.final === "true";
+  var ENDS = { refunded: true, expired: true, failed: true, not_started: true };
+  var ended = false;
   var note = document.getElementById("live-note");
 
   var POLL_WAITING = 3000;    // while the customer waits for an outcome
@@ -67,7 +69,16 @@
       finished = true;
       if (pollTimer) startPolling(true);  // slow down
     }
+    if (ENDS[key]) end();
     showNote();
+  }
+
+  function end() {
+    ended = true;
+    root.dataset.live = "ended";
+    stopPolling();
+    if (reconnectTimer) { clearTimeout(reconnectTimer); reconnectTimer = null; }
+    if (socket) { socket.onclose = null; socket.close(1000); socket = null; }
   }
 
   function accept(message) {
@@ -84,6 +95,7 @@
   }
 
   function startPolling(restart) {
+    if (ended) return;
     var every = finished ? POLL_SETTLED : POLL_WAITING;
     if (pollTimer && !restart && every === pollEvery) return;
     stopPolling();
@@ -97,6 +109,7 @@
   }
 
   function connect() {
+    if (ended) return;
     if (!("WebSocket" in window)) { startPolling(false); return; }
     var url = new URL(liveUrl, window.location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
@@ -136,7 +149,7 @@
   }
 
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState !== "visible") return;
+    if (document.visibilityState !== "visible" || ended) return;
     poll();  // the tab was asleep: catch up at once
     if (!socket) {
       retryDelay = 1000;
@@ -146,5 +159,6 @@
   });
 
   showNote();
+  if (ENDS[root.dataset.status]) ended = true;
   connect();
 })();

@@ -29,3 +29,9 @@ async def test_refunds_reach_the_open_status_page_live(paydesk: Paydesk, page: P
         "€120.00 is refunded to how you paid."
     )
     await status_screenshot(page, "refunded")
+    # Nothing follows a full refund: the page stops listening, and polls nothing more.
+    await expect(page.locator("#live-status")).to_have_attribute("data-live", "ended")
+    count_requests = "() => performance.getEntriesByType('resource').length"
+    requests_so_far = await page.evaluate(count_requests)
+    await page.wait_for_timeout(4000)  # longer than the 3 s poll while a payment is undecided
+    assert await page.evaluate(count_requests) == requests_so_far
