@@ -21,7 +21,8 @@ async def payment_live(request: web.Request) -> web.WebSocketResponse:
     payment_id = request.match_info["payment_id"]
     if await get_payment(request.app[db_key], payment_id) is None:
         raise web.HTTPNotFound(text="We have no payment at this address.")
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024)
+    # No permessage-deflate: frames are small, and each compressed socket holds ~100 KB of zlib state.
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024, compress=False)
     await ws.prepare(request)
     hub = request.app[live_hub_key]
     watcher = Watcher(payment_id, BoundedSender(ws, request.transport, queue_size=QUEUE_SIZE))

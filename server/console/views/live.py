@@ -20,7 +20,8 @@ HEARTBEAT = 25.0
 async def admin_live(request: web.Request) -> web.WebSocketResponse:
     state = request.app[console_key]
     session = request[session_key]
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024)
+    # No permessage-deflate: frames are small, and each compressed socket holds ~100 KB of zlib state.
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024, compress=False)
     await ws.prepare(request)
     sock = OperatorSocket(
         BoundedSender(ws, request.transport, queue_size=QUEUE_SIZE), session.token_hash
