@@ -48,13 +48,15 @@ class Database:
         await self._reader.close()
         await self._writer.close()
 
+    # Each read runs to its end in one call on the reader's thread. Reads of several coroutines
+    # share the reader: a cursor left half-read between awaits would hold its snapshot open, and
+    # another coroutine's read after a commit would still see the database from before it.
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self._reader.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+        rows = await self._reader.execute_fetchall(sql, tuple(params))
+        return next(iter(rows), None)
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._reader.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
     async def write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run `work` in a transaction and return its result once that transaction has committed.

@@ -75,3 +75,29 @@ async def test_a_cancelled_caller_still_commits(db: Database) -> None:
         await caller
     await db.write(insert("after"))
     assert await keys(db) == ["after", "slow"]
+
+
+async def test_a_read_after_a_write_sees_it_while_others_are_reading(db: Database) -> None:
+    await db.write(
+        lambda conn: conn.executemany(
+            "INSERT INTO t VALUES (?)", [(f"seed{i}",) for i in range(50)]
+        )
+    )
+    stop = asyncio.Event()
+
+    async def keep_reading() -> None:
+        while not stop.is_set():
+            await db.fetch_one(
+                "SELECT k FROM t"
+            )  # many rows: a cursor left open would hold a snapshot
+
+    readers = [asyncio.create_task(keep_reading()) for _ in range(4)]
+    try:
+        for i in range(200):
+            await db.write(insert(f"new{i:03d}"))
+            assert (
+                await db.fetch_one("SELECT k FROM t WHERE k = ?", (f"new{i:03d}",)) is not None
+            ), i
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
