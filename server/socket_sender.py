@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -12,33 +14,41 @@ SEND_TIMEOUT = 5.0
 
 @dataclass(eq=False)
 class BoundedSender:
-    """Queues frames for one socket and sends them from its own task; a client that stops
-    reading fills the queue and is cut off, so a publisher never waits on anyone."""
+    """Queues frames for one socket and sends them from a task of its own, which runs only while
+    there is something to send (an idle socket holds no task). A client that stops reading fills
+    the queue and is cut off, so a publisher never waits on anyone."""
 
     ws: web.WebSocketResponse
     transport: asyncio.Transport | None
     queue_size: int = 8
-    queue: asyncio.Queue[str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(self.queue_size)
+    _frames: deque[str] = field(init=False, default_factory=deque)
+    _task: asyncio.Task[None] | None = field(init=False, default=None)
 
     def offer(self, frame: str) -> bool:
         """Queue a frame; False when the queue is full (the client is not keeping up)."""
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if len(self._frames) >= self.queue_size:
             return False
+        self._frames.append(frame)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._send_queued())
         return True
 
-    async def send_forever(self) -> None:
-        while True:
-            frame = await self.queue.get()
+    async def _send_queued(self) -> None:
+        while self._frames:
+            frame = self._frames.popleft()
             try:
                 await asyncio.wait_for(self.ws.send_str(frame), SEND_TIMEOUT)
             except (TimeoutError, ConnectionError):
                 self.drop()
                 return
+
+    async def close(self) -> None:
+        """Stop sending; called when the socket's handler ends."""
+        self._frames.clear()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     def drop(self) -> None:
         """Cut the connection; the page reconnects and gets the current state."""

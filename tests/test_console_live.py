@@ -82,14 +82,24 @@ class FakeTransport:
         self.aborted = True
 
 
+class StalledSocket:
+    """A client that never takes another byte: every send waits forever."""
+
+    async def send_str(self, frame: str) -> None:
+        await asyncio.Event().wait()
+
+
 async def test_an_operator_socket_that_stops_reading_is_dropped_not_waited_on() -> None:
     feed = Feed()
     transport = FakeTransport()
-    sender = BoundedSender(ws=None, transport=transport, queue_size=QUEUE_SIZE)  # type: ignore[arg-type]
+    sender = BoundedSender(ws=StalledSocket(), transport=transport, queue_size=QUEUE_SIZE)  # type: ignore[arg-type]
     slow = OperatorSocket(sender, session_hash="s")
     feed.add(slow)
-    for n in range(QUEUE_SIZE):
+    feed.publish("frame 0")
+    await asyncio.sleep(0)  # the sender takes it and stalls in send_str
+    for n in range(1, QUEUE_SIZE + 1):
         feed.publish(f"frame {n}")
     assert not transport.aborted
     feed.publish("one too many")  # returns at once: nothing awaits the slow socket
     assert transport.aborted
+    await sender.close()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..keys import db_key, live_hub_key
@@ -31,9 +28,6 @@ async def payment_live(request: web.Request) -> web.WebSocketResponse:
     except Full as exc:
         await ws.close(code=TRY_AGAIN_LATER, message=exc.reason.encode())
         return ws
-    sender = asyncio.create_task(
-        watcher.sender.send_forever(), name=f"live-sender-{payment_id[:8]}"
-    )
     try:
         # Registered first, then read: a change committed in between is pushed, not missed.
         frame = await snapshot_frame(request.app, payment_id)
@@ -44,8 +38,6 @@ async def payment_live(request: web.Request) -> web.WebSocketResponse:
                 break  # the client went away; nothing it sends changes what we push
     finally:
         hub.remove(watcher)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
+        await watcher.sender.close()
         await ws.close()
     return ws

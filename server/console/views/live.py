@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -31,7 +30,6 @@ async def admin_live(request: web.Request) -> web.WebSocketResponse:
     except FeedFull:
         await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many console pages open")
         return ws
-    sender = asyncio.create_task(sock.sender.send_forever(), name="console-feed-sender")
     # The socket lives no longer than the session may: signed out at the absolute timeout.
     left = session.created_at / 1000 + state.settings.session_max_seconds - now_ms() / 1000
     try:
@@ -43,8 +41,6 @@ async def admin_live(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session expired")
     finally:
         state.feed.remove(sock)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
+        await sock.sender.close()
         await ws.close()
     return ws
