@@ -1,0 +1,182 @@
+"""Webhook ingestion: paydesk beside the reference handler at concurrency 1, 16, 64, then an open-loop rate.
+
+Each level gets payments nobody has sent events for yet, and a stream of their card-payment events
+(charge.succeeded, payment_intent.succeeded, checkout.session.completed) with a share of Stripe
+redeliveries mixed in. Every answer is counted only after the server committed (paydesk and the
+reference both answer after COMMIT, synchronous=FULL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+from typing import Any
+
+from . import proc
+from .events import EventFactory, card_payment_stream, count_rows, seed_payments, webhook_request
+from .load import Outcome, closed_loop, open_loop
+from .report import save, summary_ms, table
+
+LEVELS = (1, 16, 64)
+DUPLICATE_SHARE = 0.1
+OPEN_LOOP_RATE = 1000.0
+
+
+class Feed:
+    """Hands out signed webhook requests for a slice of the seeded payments."""
+
+    def __init__(self, factory: EventFactory, payments: list[Any], port: int, seed: int) -> None:
+        self._stream = card_payment_stream(
+            factory, payments, duplicate_share=DUPLICATE_SHARE, rng=random.Random(seed)
+        )
+        self._port = port
+        self.sent = 0
+
+    def __call__(self) -> bytes | None:
+        body = next(self._stream, None)
+        if body is None:
+            return None
+        self.sent += 1
+        return webhook_request(body, self._port, proc.WEBHOOK_SECRET)
+
+
+def _row(target: str, mode: str, outcome: Outcome, cpu: float, other: float) -> dict[str, Any]:
+    lat = summary_ms(outcome.latencies)
+    ok = outcome.statuses.get(200, 0)
+    return {
+        "target": target,
+        "load": mode,
+        "events/s": round(outcome.rate, 1),
+        "p50 ms": lat["p50_ms"],
+        "p99 ms": lat["p99_ms"],
+        "max ms": lat["max_ms"],
+        "ok": ok,
+        "not ok": outcome.completed - ok + outcome.errors,
+        "cpu": round(cpu, 2),
+        # Server CPU per answered event: far steadier than throughput when other programs share the cores.
+        "cpu us/event": round(cpu / outcome.rate * 1e6) if outcome.rate else None,
+        "other load": round(other, 2),
+        "outcomes": dict(outcome.bodies),
+        "latency": lat,
+        "late_starts": outcome.late_starts,
+    }
+
+
+async def run(
+    duration: float = 8.0, levels: tuple[int, ...] = LEVELS, open_loop_seconds: float = 15.0
+) -> dict[str, Any]:
+    proc.raise_open_files()
+    procs = proc.Processes()
+    rows: list[dict[str, Any]] = []
+    with proc.scratch("webhooks") as work:
+        paydesk_db = work / "paydesk.db"
+        proc.migrate(paydesk_db, work)
+        # Enough fresh payments for ~6,000 events/s at every level; each level takes its own slice.
+        per_level = int(6000 * (duration + 1) / 3)
+        total = per_level * len(levels) + int(OPEN_LOOP_RATE * (open_loop_seconds + 1) / 3) + 100
+        payments = seed_payments(paydesk_db, total)
+        factory = EventFactory()
+        try:
+            paydesk = procs.add(await proc.start_paydesk(paydesk_db, work))
+            reference = procs.add(await proc.start_reference(work / "reference.db", work))
+            # The reference first: paydesk keeps working after its runs (its mail sender drains
+            # the receipts the events queued), which would otherwise land on the reference's figures.
+            chunks = [payments[i * per_level : (i + 1) * per_level] for i in range(len(levels))]
+            rest = payments[len(levels) * per_level :]
+            for target in (reference, paydesk):
+                for level, chunk in zip(levels, chunks, strict=True):
+                    feed = Feed(factory, chunk, target.port, seed=level)
+                    cpu, other = proc.CpuMeter(target.pid), proc.OtherLoad(target.pid)
+                    outcome = await closed_loop(
+                        target.port, feed, concurrency=level, duration=duration
+                    )
+                    rows.append(
+                        _row(target.name, f"c={level}", outcome, cpu.share(), other.cores())
+                    )
+                    _progress(rows[-1])
+                feed = Feed(factory, rest, target.port, seed=99)
+                cpu, other = proc.CpuMeter(target.pid), proc.OtherLoad(target.pid)
+                outcome = await open_loop(
+                    target.port, feed, rate=OPEN_LOOP_RATE, duration=open_loop_seconds
+                )
+                rows.append(
+                    _row(
+                        target.name,
+                        f"{OPEN_LOOP_RATE:.0f}/s open",
+                        outcome,
+                        cpu.share(),
+                        other.cores(),
+                    )
+                )
+                _progress(rows[-1])
+        finally:
+            procs.stop_all()
+        stored = {"paydesk_stripe_events": count_rows(paydesk_db, "stripe_events"),
+                  "paydesk_outbox_rows": count_rows(paydesk_db, "outbox"),
+                  "reference_events": count_rows(work / "reference.db", "events")}  # fmt: skip
+    ratios = {}
+    for level in levels:
+        mine = next(r for r in rows if r["target"] == "paydesk" and r["load"] == f"c={level}")
+        ref = next(r for r in rows if r["target"] == "reference" and r["load"] == f"c={level}")
+        ratios[f"c={level}"] = (
+            round(mine["events/s"] / ref["events/s"], 2) if ref["events/s"] else None
+        )
+    return {"rows": rows, "ratio_paydesk_to_reference": ratios, "stored": stored,
+            "duration_s": duration, "duplicate_share": DUPLICATE_SHARE}  # fmt: skip
+
+
+def _progress(row: dict[str, Any]) -> None:
+    print(
+        f"  {row['target']:<9} {row['load']:<10} {row['events/s']:>8,.0f}/s  p50 {row['p50 ms']:.2f} ms  p99 {row['p99 ms']:.2f} ms  {row['outcomes']}",
+        flush=True,
+    )
+
+
+COLUMNS = (
+    "target",
+    "load",
+    "events/s",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "ok",
+    "not ok",
+    "cpu",
+    "cpu us/event",
+    "other load",
+)
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [
+        table(
+            "Webhook ingestion (durable commits; cpu = server cores busy; other load = cores used by other programs)",
+            result["rows"],
+            COLUMNS,
+        )
+    ]
+    lines.append(
+        "paydesk / reference throughput: "
+        + ", ".join(f"{k}: {v}x" for k, v in result["ratio_paydesk_to_reference"].items())
+    )
+    lines.append(f"rows stored: {result['stored']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m bench webhooks")
+    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per level")
+    parser.add_argument(
+        "--levels", type=lambda s: tuple(int(x) for x in s.split(",")), default=LEVELS
+    )
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(args.duration, args.levels))
+    result["machine"] = proc.machine()
+    print(render(result))
+    print(f"saved {save('webhooks', result)}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
