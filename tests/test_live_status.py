@@ -128,6 +128,8 @@ async def test_shutdown_closes_every_socket_with_going_away(client: TestClient) 
 
 async def test_sockets_refuse_compression_to_keep_idle_watchers_small(client: TestClient) -> None:
     await seeded(client)
-    ws = await client.ws_connect(f"/payments/{flows.PAYMENT_ID}/live", compress=15)  # offered as browsers do
+    ws = await client.ws_connect(
+        f"/payments/{flows.PAYMENT_ID}/live", compress=15
+    )  # offered as browsers do
     assert ws.compress == 0
     await ws.close()
