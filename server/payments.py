@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -101,10 +102,10 @@ async def find_by_request_key(db: Database, request_key: str) -> Payment | None:
     return Payment.from_row(row) if row else None
 
 
-async def insert_payment(conn: aiosqlite.Connection, new: NewPayment) -> str:
+def insert_payment(conn: sqlite3.Connection, new: NewPayment) -> str:
     payment_id = new_payment_id()
     stamp = now_ms()
-    await conn.execute(
+    conn.execute(
         "INSERT INTO payments (id, request_key, product_id, product_name, quantity, unit_amount,"
         " amount, currency, customer_name, customer_email, status, expires_at, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -117,10 +118,10 @@ async def insert_payment(conn: aiosqlite.Connection, new: NewPayment) -> str:
     return payment_id
 
 
-async def attach_session(
-    conn: aiosqlite.Connection, payment_id: str, session_id: str, url: str, expires_at: int
+def attach_session(
+    conn: sqlite3.Connection, payment_id: str, session_id: str, url: str, expires_at: int
 ) -> None:
-    await conn.execute(
+    conn.execute(
         "UPDATE payments SET checkout_session_id = ?, checkout_url = ?, expires_at = ?,"
         " status = CASE WHEN status IN ('pending', 'not_started') THEN 'pending' ELSE status END,"
         " status_reason = NULL, updated_at = ?, version = version + 1 WHERE id = ?",
@@ -128,11 +129,11 @@ async def attach_session(
     )
 
 
-async def mark_not_started(
-    conn: aiosqlite.Connection, payment_id: str, reason: str, next_expires_at: int
+def mark_not_started(
+    conn: sqlite3.Connection, payment_id: str, reason: str, next_expires_at: int
 ) -> None:
     """The attempt failed before Stripe created anything; the next attempt gets a new idempotency key."""
-    await conn.execute(
+    conn.execute(
         "UPDATE payments SET status = ?, status_reason = ?, checkout_attempts = checkout_attempts + 1,"
         " expires_at = ?, updated_at = ?, version = version + 1 WHERE id = ?",
         (Status.NOT_STARTED, reason, next_expires_at, now_ms(), payment_id),

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import aiosqlite
 
 from .db import Database
 from .lifecycle import Facts, apply, event_references, facts_from_event
@@ -63,93 +62,27 @@ class WebhookProcessor:
 
     async def process(self, event: Mapping[str, Any], payload: bytes) -> WebhookResult:
         """Record and apply one verified event. Raises UnknownPayment when it must not be acknowledged."""
-        if await self._db.fetch_one("SELECT 1 FROM stripe_events WHERE id = ?", (event["id"],)):
-            return WebhookResult("duplicate", "already processed")
-        event_facts = facts_from_event(event)
-        payment_id = await self._find_payment(event, handled=event_facts is not None)
-        record = _EventRecord(event, payload.decode("utf-8"))
+        applier = _EventApplier(event, payload.decode("utf-8"))
+        result = await self._db.write(applier.apply)
+        if not isinstance(result, _AskStripe):
+            return result
+        # A charge, refund or dispute event can arrive before any event that told us its
+        # PaymentIntent: ask Stripe whose it is rather than drop it as someone else's. Asked
+        # outside the transaction (Stripe may be slow), then the event is applied as usual.
+        owner = await self._resolve_intent(result.payment_intent_id)
+        answered = await self._db.write(lambda conn: applier.apply(conn, owner=owner or NOT_OURS))
+        assert not isinstance(answered, _AskStripe)  # an owner was given
+        return answered
 
-        async def write(conn: aiosqlite.Connection) -> WebhookResult:
-            # Checked again under the write lock: a concurrent copy of this event may have won.
-            async with conn.execute(
-                "SELECT 1 FROM stripe_events WHERE id = ?", (event["id"],)
-            ) as cur:
-                if await cur.fetchone():
-                    return WebhookResult("duplicate", "already processed")
-            if payment_id is None:
-                return await record.save(conn, None, "ignored", "not a paydesk payment")
-            if event_facts is None:
-                return await record.save(
-                    conn, payment_id, "ignored", f"{event['type']} is not used by paydesk"
-                )
-            async with conn.execute(
-                "SELECT facts, amount, payment_intent_id FROM payments WHERE id = ?", (payment_id,)
-            ) as cur:
-                row = await cur.fetchone()
-            assert row is not None  # payments are never deleted
-            outcome = apply(Facts.from_json(row["facts"]), event_facts, amount=row["amount"])
-            intent_id = row["payment_intent_id"] or event_references(event).payment_intent_id
-            if outcome.changed or intent_id != row["payment_intent_id"]:
-                await conn.execute(
-                    "UPDATE payments SET facts = ?, status = ?, status_reason = NULL, payment_intent_id = ?,"
-                    " updated_at = ?, version = version + 1 WHERE id = ?",
-                    (
-                        outcome.facts.to_json(),
-                        str(outcome.status_after),
-                        intent_id,
-                        now_ms(),
-                        payment_id,
-                    ),
-                )
-            stamp = now_ms()
-            await conn.executemany(
-                "INSERT OR IGNORE INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (payment_id, str(m.kind), m.dedupe_key, int(m.urgent), stamp, stamp)
-                    for m in outcome.mails
-                ],
-            )
-            return await record.save(
-                conn, payment_id, "applied" if outcome.changed else "unchanged", outcome.reason
-            )
 
-        return await self._db.write(write)
+@dataclass(frozen=True)
+class _AskStripe:
+    """No payment of ours names this PaymentIntent yet; Stripe knows whose it is."""
 
-    async def _find_payment(self, event: Mapping[str, Any], *, handled: bool) -> str | None:
-        refs = event_references(event)
-        for field, value in refs.lookup_order():
-            if field == "charge_id":
-                continue  # charges are found through their PaymentIntent
-            query = f"SELECT id FROM payments WHERE {_COLUMN[field]} = ?"  # noqa: S608 - fixed column names
-            row = await self._db.fetch_one(query, (value,))
-            if row:
-                return str(row["id"])
-        if refs.payment_id and refs.payment_id.startswith("pay_"):
-            log.error(
-                "event %s (%s) names payment %s, which this database does not have",
-                event["id"],
-                event["type"],
-                refs.payment_id,
-            )
-            raise UnknownPayment(refs.payment_id)
-        if handled and refs.payment_intent_id:
-            # A charge, refund or dispute event can arrive before any event that told us its
-            # PaymentIntent: ask Stripe whose it is rather than drop it as someone else's.
-            owner = await self._resolve_intent(refs.payment_intent_id)
-            if owner:
-                row = await self._db.fetch_one("SELECT id FROM payments WHERE id = ?", (owner,))
-                if row:
-                    return str(row["id"])
-                log.error(
-                    "event %s names PaymentIntent %s of payment %s, which this database does not have",
-                    event["id"],
-                    refs.payment_intent_id,
-                    owner,
-                )
-                raise UnknownPayment(owner)
-        return None
+    payment_intent_id: str
 
+
+NOT_OURS = ""  # Stripe's answer for a PaymentIntent paydesk did not create
 
 _COLUMN = {
     "payment_id": "id",
@@ -158,17 +91,100 @@ _COLUMN = {
 }
 
 
-class _EventRecord:
-    """The stripe_events row: one per event id, and the payment timeline's entry for it."""
+class _EventApplier:
+    """One event's whole effect on the database, run as one write on the writer's thread."""
 
     def __init__(self, event: Mapping[str, Any], payload: str) -> None:
         self.event = event
         self.payload = payload
+        self.facts = facts_from_event(event)
+        self.refs = event_references(event)
 
-    async def save(
-        self, conn: aiosqlite.Connection, payment_id: str | None, outcome: str, reason: str
+    def apply(
+        self, conn: sqlite3.Connection, owner: str | None = None
+    ) -> WebhookResult | _AskStripe:
+        """`owner`: the payment Stripe says the event's PaymentIntent belongs to, once asked."""
+        event = self.event
+        if conn.execute("SELECT 1 FROM stripe_events WHERE id = ?", (event["id"],)).fetchone():
+            return WebhookResult("duplicate", "already processed")
+        payment_id = self._find_payment(conn)
+        if payment_id is None and self.facts is not None and self.refs.payment_intent_id:
+            if owner is None:
+                return _AskStripe(self.refs.payment_intent_id)
+            if owner != NOT_OURS:
+                payment_id = self._known_owner(conn, owner)
+        if payment_id is None:
+            return self._save(conn, None, "ignored", "not a paydesk payment")
+        if self.facts is None:
+            return self._save(
+                conn, payment_id, "ignored", f"{event['type']} is not used by paydesk"
+            )
+        row = conn.execute(
+            "SELECT facts, amount, payment_intent_id FROM payments WHERE id = ?", (payment_id,)
+        ).fetchone()
+        assert row is not None  # payments are never deleted
+        outcome = apply(Facts.from_json(row["facts"]), self.facts, amount=row["amount"])
+        intent_id = row["payment_intent_id"] or self.refs.payment_intent_id
+        if outcome.changed or intent_id != row["payment_intent_id"]:
+            conn.execute(
+                "UPDATE payments SET facts = ?, status = ?, status_reason = NULL, payment_intent_id = ?,"
+                " updated_at = ?, version = version + 1 WHERE id = ?",
+                (
+                    outcome.facts.to_json(),
+                    str(outcome.status_after),
+                    intent_id,
+                    now_ms(),
+                    payment_id,
+                ),
+            )
+        if outcome.mails:
+            stamp = now_ms()
+            conn.executemany(
+                "INSERT OR IGNORE INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (payment_id, str(m.kind), m.dedupe_key, int(m.urgent), stamp, stamp)
+                    for m in outcome.mails
+                ],
+            )
+        return self._save(
+            conn, payment_id, "applied" if outcome.changed else "unchanged", outcome.reason
+        )
+
+    def _find_payment(self, conn: sqlite3.Connection) -> str | None:
+        for field, value in self.refs.lookup_order():
+            if field == "charge_id":
+                continue  # charges are found through their PaymentIntent
+            query = f"SELECT id FROM payments WHERE {_COLUMN[field]} = ?"  # noqa: S608 - fixed column names
+            row = conn.execute(query, (value,)).fetchone()
+            if row:
+                return str(row["id"])
+        if self.refs.payment_id and self.refs.payment_id.startswith("pay_"):
+            log.error(
+                "event %s (%s) names payment %s, which this database does not have",
+                self.event["id"],
+                self.event["type"],
+                self.refs.payment_id,
+            )
+            raise UnknownPayment(self.refs.payment_id)
+        return None
+
+    def _known_owner(self, conn: sqlite3.Connection, owner: str) -> str:
+        if conn.execute("SELECT 1 FROM payments WHERE id = ?", (owner,)).fetchone():
+            return owner
+        log.error(
+            "event %s names PaymentIntent %s of payment %s, which this database does not have",
+            self.event["id"],
+            self.refs.payment_intent_id,
+            owner,
+        )
+        raise UnknownPayment(owner)
+
+    def _save(
+        self, conn: sqlite3.Connection, payment_id: str | None, outcome: str, reason: str
     ) -> WebhookResult:
-        await conn.execute(
+        """The stripe_events row: one per event id, and the payment timeline's entry for it."""
+        conn.execute(
             "INSERT INTO stripe_events (id, type, created, received_at, payment_id, outcome, reason, payload)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (

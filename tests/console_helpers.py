@@ -179,8 +179,8 @@ async def insert_payments(client_or_db: Any, rows: list[tuple[Any, ...]]) -> Non
     """Insert many payments in one transaction (executemany): fast enough for 100,000 rows."""
     db = client_or_db.server.app[db_key] if isinstance(client_or_db, TestClient) else client_or_db
 
-    async def work(conn):  # type: ignore[no-untyped-def]
-        await conn.executemany(
+    def work(conn):  # type: ignore[no-untyped-def]
+        conn.executemany(
             "INSERT INTO payments (id, request_key, product_id, product_name, quantity, unit_amount, amount,"
             " currency, customer_name, customer_email, status, payment_intent_id, created_at, updated_at, facts)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -25,8 +25,8 @@ async def seed_payment(
     db = client.server.app[db_key]
     stamp = int(time.time() * 1000)
 
-    async def insert(conn):  # type: ignore[no-untyped-def]
-        await conn.execute(
+    def insert(conn):  # type: ignore[no-untyped-def]
+        conn.execute(
             "INSERT INTO payments (id, request_key, product_id, product_name, quantity, unit_amount, amount,"
             " currency, customer_name, customer_email, status, checkout_session_id, checkout_url,"
             " payment_intent_id, expires_at, created_at, updated_at)"

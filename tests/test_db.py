@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from server.db import Database
@@ -21,8 +22,8 @@ async def db(tmp_path: Path) -> Database:
 
 
 def insert(key: str):  # type: ignore[no-untyped-def]
-    async def work(conn: aiosqlite.Connection) -> str:
-        await conn.execute("INSERT INTO t VALUES (?)", (key,))
+    def work(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO t VALUES (?)", (key,))
         return key
 
     return work
@@ -39,9 +40,9 @@ async def test_concurrent_writes_all_commit_and_return_their_results(db: Databas
 
 
 async def test_a_failing_write_undoes_only_itself(db: Database) -> None:
-    async def half_then_fail(conn: aiosqlite.Connection) -> None:
-        await conn.execute("INSERT INTO t VALUES ('half')")
-        await conn.execute("INSERT INTO t VALUES ('a')")  # duplicate key: fails after one insert
+    def half_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t VALUES ('half')")
+        conn.execute("INSERT INTO t VALUES ('a')")  # duplicate key: fails after one insert
 
     outcomes = await asyncio.gather(
         db.write(insert("a")),
@@ -61,15 +62,15 @@ async def test_a_result_is_returned_only_after_commit(db: Database) -> None:
 
 
 async def test_a_cancelled_caller_still_commits(db: Database) -> None:
-    started = asyncio.Event()
+    started = threading.Event()
 
-    async def slow(conn: aiosqlite.Connection) -> None:
+    def slow(conn: sqlite3.Connection) -> None:
         started.set()
-        await asyncio.sleep(0.05)
-        await conn.execute("INSERT INTO t VALUES ('slow')")
+        time.sleep(0.05)
+        conn.execute("INSERT INTO t VALUES ('slow')")
 
     caller = asyncio.create_task(db.write(slow))
-    await started.wait()
+    assert await asyncio.to_thread(started.wait, 5)
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
@@ -101,3 +102,49 @@ async def test_a_read_after_a_write_sees_it_while_others_are_reading(db: Databas
     finally:
         stop.set()
         await asyncio.gather(*readers)
+
+
+async def test_a_slow_write_leaves_the_event_loop_free(db: Database) -> None:
+    """A write runs on the writer's thread: pages and pushes go on while it holds the disk."""
+    writing = threading.Event()
+    release = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> str:
+        writing.set()
+        release.wait(5)
+        conn.execute("INSERT INTO t VALUES ('slow')")
+        return threading.current_thread().name
+
+    caller = asyncio.create_task(db.write(slow))
+    assert await asyncio.to_thread(writing.wait, 5)
+    ticks = 0
+    for _ in range(20):  # the loop keeps turning while the write is held
+        await asyncio.sleep(0.001)
+        ticks += 1
+    assert not caller.done()
+    release.set()
+    assert (await asyncio.wait_for(caller, 5)).startswith("paydesk-db-writer")
+    assert ticks == 20
+    assert await keys(db) == ["slow"]
+
+
+async def test_writes_queued_during_a_commit_share_the_next_one(db: Database) -> None:
+    """Group commit: callers that arrive while a batch is on disk go together in the next."""
+    release = threading.Event()
+    statements: list[str] = []
+    await db.write(lambda conn: conn.set_trace_callback(statements.append))
+
+    def hold(conn: sqlite3.Connection) -> None:
+        release.wait(5)
+
+    first = asyncio.create_task(db.write(hold))
+    await asyncio.sleep(0.01)
+    waiting = [asyncio.create_task(db.write(insert(f"q{i}"))) for i in range(10)]
+    await asyncio.sleep(0.01)
+    release.set()
+    assert await asyncio.wait_for(asyncio.gather(*waiting), 5) == [f"q{i}" for i in range(10)]
+    await first
+    await db.write(lambda conn: conn.set_trace_callback(None))
+    # The write that set the trace, the held one, then one commit for all ten waiting (not ten).
+    assert statements.count("COMMIT") == 3
+    assert len(await keys(db)) == 10

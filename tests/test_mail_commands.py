@@ -45,8 +45,8 @@ async def outbox_keys(client: TestClient) -> list[str]:
 
 
 async def fail(client: TestClient, key: str, error: str) -> None:
-    async def work(conn: Any) -> None:
-        await conn.execute(
+    def work(conn: Any) -> None:
+        conn.execute(
             "UPDATE outbox SET status = 'failed', attempts = 1, last_error = ? WHERE dedupe_key = ?",
             (error, key),
         )

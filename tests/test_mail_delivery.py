@@ -83,8 +83,8 @@ async def start_sender(client: TestClient) -> AsyncIterator[StartSender]:
 async def paid_payment(client: TestClient, payment_id: str, *, email: str = CUSTOMER) -> None:
     await seed_payment(client, payment_id, email=email, status="succeeded")
 
-    async def mark_paid(conn):  # type: ignore[no-untyped-def]
-        await conn.execute(
+    def mark_paid(conn):  # type: ignore[no-untyped-def]
+        conn.execute(
             "UPDATE payments SET facts = ? WHERE id = ?", (Facts(paid=True).to_json(), payment_id)
         )
 
@@ -94,9 +94,9 @@ async def paid_payment(client: TestClient, payment_id: str, *, email: str = CUST
 async def enqueue(client: TestClient, payment_id: str, key: str) -> None:
     """Queue a row exactly as the webhook transaction does."""
 
-    async def insert(conn):  # type: ignore[no-untyped-def]
+    def insert(conn):  # type: ignore[no-untyped-def]
         stamp = now_ms()
-        await conn.execute(
+        conn.execute(
             "INSERT INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at) VALUES (?, ?, ?, 0, ?, ?)",
             (payment_id, key.partition(":")[0], key, stamp, stamp),
         )

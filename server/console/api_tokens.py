@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
 
 import aiosqlite
@@ -57,8 +58,8 @@ async def create_api_token(db: Database, name: str) -> tuple[ApiToken, str]:
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     stamp = now_ms()
 
-    async def work(conn: aiosqlite.Connection) -> int:
-        cursor = await conn.execute(
+    def work(conn: sqlite3.Connection) -> int:
+        cursor = conn.execute(
             "INSERT INTO console_api_tokens (name, prefix, token_hash, created_at) VALUES (?, ?, ?, ?)",
             (name, secret[:SHOWN_PREFIX], digest(secret), stamp),
         )
@@ -79,8 +80,8 @@ async def list_api_tokens(db: Database) -> list[ApiToken]:
 async def revoke_api_token(db: Database, token_id: int) -> bool:
     """Revoke a token at once; False when there is no such live token."""
 
-    async def work(conn: aiosqlite.Connection) -> bool:
-        cursor = await conn.execute(
+    def work(conn: sqlite3.Connection) -> bool:
+        cursor = conn.execute(
             "UPDATE console_api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
             (now_ms(), token_id),
         )
@@ -103,8 +104,8 @@ async def find_api_token(db: Database, secret: str) -> ApiToken | None:
     stamp = now_ms()
     if token.last_used_at is None or stamp - token.last_used_at > TOUCH_EVERY_MS:
 
-        async def touch(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
+        def touch(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "UPDATE console_api_tokens SET last_used_at = ? WHERE id = ?", (stamp, token.id)
             )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from dataclasses import dataclass, replace
 
 import aiosqlite
@@ -164,41 +165,38 @@ async def claim(
 ) -> Claim:
     """Record the request, or find the one this form token already made; decide who calls Stripe."""
 
-    async def work(conn: aiosqlite.Connection) -> Claim:
-        payment = await _one(conn, "SELECT * FROM payments WHERE id = ?", payment_id)
+    def work(conn: sqlite3.Connection) -> Claim:
+        payment = _one(conn, "SELECT * FROM payments WHERE id = ?", payment_id)
         if payment is None:
             raise RefundError("not_found", "There is no such payment.")
-        row = await _one(conn, "SELECT * FROM refund_requests WHERE form_token = ?", form_token)
+        row = _one(conn, "SELECT * FROM refund_requests WHERE form_token = ?", form_token)
         if row is not None:
-            return await _existing(
-                conn, Payment.from_row(payment), RefundRequest.from_row(row), amount
-            )
+            return _existing(conn, Payment.from_row(payment), RefundRequest.from_row(row), amount)
         current = Payment.from_row(payment)
         intent_id = check_refundable(current)
-        async with conn.execute(
+        rows = conn.execute(
             "SELECT * FROM refund_requests WHERE payment_id = ?", (payment_id,)
-        ) as cur:
-            requests = [RefundRequest.from_row(r) for r in await cur.fetchall()]
+        ).fetchall()
+        requests = [RefundRequest.from_row(r) for r in rows]
         left = remaining(current, Facts.from_json(current.facts), requests)
         if left <= 0:
             raise RefundError("not_refundable", "Nothing is left to refund on this payment.")
         chosen = left if amount is None else amount
         check_amount(chosen, current.currency, left)
         stamp = now_ms()
-        async with conn.execute(
+        inserted = conn.execute(
             "INSERT INTO refund_requests (payment_id, form_token, amount, reason, requested_by, state,"
             " attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING *",
             (payment_id, form_token, chosen, reason, requested_by, SENDING, stamp, stamp),
-        ) as cursor:
-            inserted = await cursor.fetchone()
+        ).fetchone()
         assert inserted is not None
         return Claim(RefundRequest.from_row(inserted), send=True, intent_id=intent_id)
 
     return await db.write(work)
 
 
-async def _existing(
-    conn: aiosqlite.Connection, payment: Payment, request: RefundRequest, amount: int | None
+def _existing(
+    conn: sqlite3.Connection, payment: Payment, request: RefundRequest, amount: int | None
 ) -> Claim:
     if request.payment_id != payment.id or (amount is not None and amount != request.amount):
         raise RefundError(
@@ -208,7 +206,7 @@ async def _existing(
     if not request.retryable(now_ms()):
         return Claim(request, send=False, intent_id=intent_id)
     stamp = now_ms()
-    await conn.execute(
+    conn.execute(
         "UPDATE refund_requests SET state = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
         (SENDING, stamp, request.id),
     )
@@ -259,8 +257,8 @@ async def request_refund(
 async def discard(db: Database, payment_id: str, request_id: int) -> bool:
     """Stop holding back a request whose outcome was unknown; a later refund may use the amount."""
 
-    async def work(conn: aiosqlite.Connection) -> bool:
-        cursor = await conn.execute(
+    def work(conn: sqlite3.Connection) -> bool:
+        cursor = conn.execute(
             "UPDATE refund_requests SET state = ?, updated_at = ? WHERE id = ? AND payment_id = ? AND state = ?",
             (DISCARDED, now_ms(), request_id, payment_id, UNAVAILABLE),
         )
@@ -274,8 +272,8 @@ async def _record(
 ) -> RefundRequest:
     stamp = now_ms()
 
-    async def work(conn: aiosqlite.Connection) -> None:
-        await conn.execute(
+    def work(conn: sqlite3.Connection) -> None:
+        conn.execute(
             "UPDATE refund_requests SET state = ?, stripe_refund_id = ?, message = ?, updated_at = ? WHERE id = ?",
             (state, refund_id, message, stamp, request.id),
         )
@@ -286,6 +284,6 @@ async def _record(
     )
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, param: object) -> aiosqlite.Row | None:
-    async with conn.execute(sql, (param,)) as cursor:
-        return await cursor.fetchone()
+def _one(conn: sqlite3.Connection, sql: str, param: object) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(sql, (param,)).fetchone()
+    return row

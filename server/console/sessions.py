@@ -6,9 +6,9 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -63,17 +63,17 @@ async def check_password(db: Database, password: str) -> bool:
         return False
 
 
-async def store_password(conn: aiosqlite.Connection, password_hash: str) -> None:
+def store_password(conn: sqlite3.Connection, password_hash: str) -> None:
     """Set the password inside a transaction; every session ends, every setup link dies."""
     stamp = now_ms()
-    await conn.execute(
+    conn.execute(
         "INSERT INTO console_credentials (id, password_hash, changed_at) VALUES (1, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET password_hash = excluded.password_hash,"
         " changed_at = excluded.changed_at",
         (password_hash, stamp),
     )
-    await conn.execute("DELETE FROM console_sessions")
-    await conn.execute("DELETE FROM console_setup_tokens WHERE used_at IS NULL")
+    conn.execute("DELETE FROM console_sessions")
+    conn.execute("DELETE FROM console_setup_tokens WHERE used_at IS NULL")
 
 
 async def set_password(
@@ -88,9 +88,9 @@ async def create_setup_token(db: Database, lifetime_seconds: int) -> str:
     token = new_token()
     stamp = now_ms()
 
-    async def work(conn: aiosqlite.Connection) -> None:
-        await conn.execute("DELETE FROM console_setup_tokens WHERE used_at IS NULL")
-        await conn.execute(
+    def work(conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM console_setup_tokens WHERE used_at IS NULL")
+        conn.execute(
             "INSERT INTO console_setup_tokens (token_hash, created_at, expires_at) VALUES (?, ?, ?)",
             (digest(token), stamp, stamp + lifetime_seconds * 1000),
         )
@@ -114,15 +114,15 @@ async def use_setup_token(
     """Set the first password with a setup link; False when the link is used, expired or moot."""
     password_hash = await hash_password(password, hasher)
 
-    async def work(conn: aiosqlite.Connection) -> bool:
-        cursor = await conn.execute(
+    def work(conn: sqlite3.Connection) -> bool:
+        cursor = conn.execute(
             "UPDATE console_setup_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL"
             " AND expires_at > ? AND NOT EXISTS (SELECT 1 FROM console_credentials)",
             (now_ms(), digest(token), now_ms()),
         )
         if cursor.rowcount != 1:
             return False
-        await store_password(conn, password_hash)
+        store_password(conn, password_hash)
         return True
 
     return await db.write(work)
@@ -141,8 +141,8 @@ async def open_session(db: Database, client: str) -> str:
     token = new_token()
     stamp = now_ms()
 
-    async def work(conn: aiosqlite.Connection) -> None:
-        await conn.execute(
+    def work(conn: sqlite3.Connection) -> None:
+        conn.execute(
             "INSERT INTO console_sessions (token_hash, created_at, last_seen_at, client) VALUES (?, ?, ?, ?)",
             (digest(token), stamp, stamp, client[:300]),
         )
@@ -198,7 +198,7 @@ async def close_other_sessions(db: Database, keep_hash: str) -> None:
 
 
 async def _update(db: Database, sql: str, params: tuple[object, ...]) -> None:
-    async def work(conn: aiosqlite.Connection) -> None:
-        await conn.execute(sql, params)
+    def work(conn: sqlite3.Connection) -> None:
+        conn.execute(sql, params)
 
     await db.write(work)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 
 import aiosqlite
@@ -87,8 +88,8 @@ async def next_due_at(db: Database) -> int | None:
 async def store_rendered(db: Database, outbox_id: int, rendered: Rendered) -> Rendered:
     """Keep the first rendering; if one is stored already, that one wins and is returned."""
 
-    async def work(conn: aiosqlite.Connection) -> Rendered:
-        await conn.execute(
+    def work(conn: sqlite3.Connection) -> Rendered:
+        conn.execute(
             "UPDATE outbox SET message_id = ?, subject = ?, recipients = ?, message = ?"
             " WHERE id = ? AND message IS NULL",
             (
@@ -99,8 +100,7 @@ async def store_rendered(db: Database, outbox_id: int, rendered: Rendered) -> Re
                 outbox_id,
             ),
         )
-        async with conn.execute("SELECT * FROM outbox WHERE id = ?", (outbox_id,)) as cur:
-            row = await cur.fetchone()
+        row = conn.execute("SELECT * FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
         assert row is not None  # outbox rows are never deleted
         stored = OutboxRow.from_row(row).rendered
         assert stored is not None
@@ -150,15 +150,14 @@ async def undelivered(db: Database) -> list[OutboxRow]:
 async def queue_resend(db: Database, payment_id: str) -> tuple[int, str]:
     """Queue another copy of the receipt under a new dedupe key; returns (outbox id, key)."""
 
-    async def work(conn: aiosqlite.Connection) -> tuple[int, str]:
-        async with conn.execute(
+    def work(conn: sqlite3.Connection) -> tuple[int, str]:
+        row = conn.execute(
             "SELECT count(*) FROM outbox WHERE payment_id = ? AND dedupe_key LIKE ?",
             (payment_id, RESEND_PREFIX + "%"),
-        ) as cur:
-            row = await cur.fetchone()
+        ).fetchone()
         key = f"{RESEND_PREFIX}{(row[0] if row else 0) + 1}"
         stamp = now_ms()
-        cursor = await conn.execute(
+        cursor = conn.execute(
             "INSERT INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
             " VALUES (?, ?, ?, 0, ?, ?)",
             (payment_id, str(MailKind.RECEIPT), key, stamp, stamp),
@@ -170,7 +169,7 @@ async def queue_resend(db: Database, payment_id: str) -> tuple[int, str]:
 
 
 async def _update(db: Database, sql: str, params: tuple[object, ...]) -> None:
-    async def work(conn: aiosqlite.Connection) -> None:
-        await conn.execute(sql, params)
+    def work(conn: sqlite3.Connection) -> None:
+        conn.execute(sql, params)
 
     await db.write(work)
