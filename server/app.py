@@ -30,6 +30,7 @@ from .keys import (
 )
 from .live import close_live_sockets, live_hub_ctx, payment_changed
 from .mail import mail_sender_ctx
+from .pacing import Foreground, setup_foreground
 from .rate_limit import RateLimiter, setup_rate_limit
 from .render import create_environment
 from .routes import setup_routes
@@ -58,10 +59,12 @@ async def create_app(config: Config) -> web.Application:
     app[payment_listeners_key] = []
     setup_routes(app)
 
-    # Middlewares, outermost first. Errors wraps everything so whatever an inner one raises is
-    # rendered as a page or JSON; the body limit runs before anything reads a body; CORS headers
+    # Middlewares, outermost first. The foreground mark only notes that a request arrived (mail
+    # steps aside while they keep coming). Errors wraps everything so whatever an inner one raises
+    # is rendered as a page or JSON; the body limit runs before anything reads a body; CORS headers
     # go on rate-limited and refused answers too; the rate limit counts attempts before CSRF is
     # checked, so a flood of bad forms is throttled as well.
+    setup_foreground(app, Foreground())
     setup_errors(app)
     setup_body_limit(app, default=FORM_BODY_LIMIT, per_route={"stripe_webhook": WEBHOOK_BODY_LIMIT})
     setup_cors(app, origins=config.cors_origins, routes=PUBLIC_API_ROUTES)

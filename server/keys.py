@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .db import Database
     from .live import LiveHub
     from .mail import MailSender
+    from .pacing import Foreground
     from .stripe_gateway import StripeGateway
     from .webhook_stats import WebhookStats
     from .webhooks import WebhookProcessor
@@ -35,5 +36,7 @@ payment_listeners_key: web.AppKey[list[PaymentListener]] = web.AppKey("payment_l
 mail_sender_key: web.AppKey[MailSender] = web.AppKey("mail_sender")
 webhooks_key: web.AppKey[WebhookProcessor] = web.AppKey("webhooks")
 webhook_stats_key: web.AppKey[WebhookStats] = web.AppKey("webhook_stats")
+# When requests last arrived: background work (mail) steps aside while they keep coming.
+foreground_key: web.AppKey[Foreground] = web.AppKey("foreground")
 
 csrf_token_key: web.RequestKey[str] = web.RequestKey("csrf_token")

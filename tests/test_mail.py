@@ -178,6 +178,35 @@ async def test_an_explicit_resend_is_the_one_way_to_a_second_receipt(
     assert receipts[0]["Message-ID"] != receipts[1]["Message-ID"]
 
 
+async def test_mail_keeps_flowing_while_requests_never_stop(start_paydesk: StartPaydesk) -> None:
+    """Mail makes way for requests (it is paced while they arrive) but is not starved by them."""
+    smtp = SmtpServer()
+    await smtp.start()
+    try:
+        client = await start_paydesk(**smtp_env(smtp.port))
+        stop = asyncio.Event()
+        answered = 0
+
+        async def keep_asking() -> None:
+            nonlocal answered
+            while not stop.is_set():
+                assert (await client.get("/healthz")).status == 200
+                answered += 1
+
+        askers = [asyncio.create_task(keep_asking()) for _ in range(4)]
+        try:
+            await pay(client)
+            await smtp.wait_for(2, timeout=10)  # receipt and operator notice
+            still_asking = answered
+            await asyncio.sleep(0.05)
+            assert answered > still_asking  # the requests never paused for the mail
+        finally:
+            stop.set()
+            await asyncio.gather(*askers)
+    finally:
+        await smtp.stop()
+
+
 async def test_a_hanging_mail_server_does_not_hold_up_payments(start_paydesk: StartPaydesk) -> None:
     server = HangingServer()
     await server.start()

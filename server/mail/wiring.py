@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from urllib.parse import quote
 
 from aiohttp import web
 
 from ..config import Config
-from ..keys import catalog_key, config_key, db_key, mail_sender_key, payment_listeners_key
+from ..keys import (
+    catalog_key,
+    config_key,
+    db_key,
+    foreground_key,
+    mail_sender_key,
+    payment_listeners_key,
+)
+from ..pacing import BackgroundPacer
 from .compose import Composer
 from .messages import Links
 from .retry import RetryPolicy
@@ -39,6 +46,7 @@ def mail_sender_context(
             policy=policy,
             idle=idle,
             batch_size=batch_size,
+            pacer=BackgroundPacer(app[foreground_key]),
         )
         app[mail_sender_key] = sender
 
@@ -82,8 +90,7 @@ def app_links(app: web.Application, config: Config) -> Links:
         return config.public_url + str(app.router["payment_status"].url_for(payment_id=payment_id))
 
     def console(payment_id: str) -> str:
-        # The operator console has no route yet; this is the address it will have.
-        return f"{config.public_url}/admin/payments/{quote(payment_id)}"
+        return config.public_url + str(app.router["admin.payment"].url_for(payment_id=payment_id))
 
     return Links(
         status=status, console=console, shop=config.public_url + str(app.router["index"].url_for())
