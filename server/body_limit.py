@@ -17,8 +17,10 @@ def setup_body_limit(app: web.Application, *, default: int, per_route: Mapping[s
             return await handler(request)  # a mounted app (the sandbox) sets its own limits
         limit = per_route.get(request.match_info.route.name or "", default)
         declared = request.content_length
-        if declared is not None and declared > limit:
-            raise _too_large(limit, declared)
+        if declared is not None:
+            if declared > limit:
+                raise _too_large(limit, declared)
+            return await handler(request)  # the parser never reads past a declared length
         try:
             # A chunked body has no length up front: the clone stops reading at the limit.
             return await handler(request.clone(client_max_size=limit))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from .db import Database
 from .lifecycle import Facts, apply, event_references, facts_from_event
@@ -41,8 +42,8 @@ class WebhookResult:
 def parse_event(payload: bytes) -> dict[str, Any]:
     """The verified body as an event dict, or MalformedEvent saying what is missing."""
     try:
-        event = json.loads(payload)
-    except ValueError:
+        event = orjson.loads(payload)
+    except orjson.JSONDecodeError:
         raise MalformedEvent("body is not JSON") from None
     if not isinstance(event, dict) or event.get("object") != "event":
         raise MalformedEvent("body is not a Stripe event object")

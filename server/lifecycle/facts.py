@@ -8,10 +8,11 @@ events, with any duplicates, gives the same facts. The status is derived from th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
+
+import orjson
 
 from .status import RANK, Status
 
@@ -154,12 +155,12 @@ class Facts:
             "refunds": {rid: asdict(r) for rid, r in self.refunds.items()},
             "disputes": {did: asdict(d) for did, d in self.disputes.items()},
         }
-        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
 
     @classmethod
     def from_json(cls, text: str) -> Facts:
         """Read what `to_json` wrote; "{}" (no event has touched the payment yet) is empty facts."""
-        data = json.loads(text)
+        data = orjson.loads(text)
         if data.get("v", FORMAT_VERSION) > FORMAT_VERSION:
             raise ValueError(f"facts written by a newer paydesk (format {data['v']})")
         decline = data.get("decline")

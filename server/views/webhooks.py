@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -46,7 +47,14 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         )
     if result.changed_payment and result.payment_id:
         await payment_changed(request.app, result.payment_id)
-    return web.json_response({"received": True, "outcome": result.outcome})
+    return web.Response(body=_RECEIVED[result.outcome], content_type="application/json")
+
+
+# The answer to every accepted event is one of four bodies: encoded once, not per event.
+_RECEIVED = {
+    outcome: json.dumps({"received": True, "outcome": outcome}).encode()
+    for outcome in ("applied", "unchanged", "ignored", "duplicate")
+}
 
 
 def _verify(payload: bytes, header: str, secrets: tuple[str, ...], tolerance: int) -> None:
