@@ -27,8 +27,12 @@ class Foreground:
     def request_arrived(self) -> None:
         self._last_request = self._clock()
 
+    def quiet_for(self) -> float:
+        """Seconds since the last request arrived."""
+        return self._clock() - self._last_request
+
     def busy(self) -> bool:
-        return self._clock() - self._last_request < QUIET_AFTER
+        return self.quiet_for() < QUIET_AFTER
 
 
 class BackgroundPacer:

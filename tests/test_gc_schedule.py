@@ -1,0 +1,69 @@
+"""Full garbage collections: not Python's mid-burst choice, but paydesk's, at a quiet moment."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from server.gc_schedule import NEVER, gc_schedule_context
+from server.keys import foreground_key
+from server.pacing import Foreground, setup_foreground
+
+
+def full_passes() -> int:
+    return int(gc.get_stats()[2]["collections"])
+
+
+async def ok(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def start(aiohttp_client, **timing: float) -> TestClient:  # type: ignore[no-untyped-def]
+    app = web.Application()
+    setup_foreground(app, Foreground())
+    app.router.add_get("/", ok)
+    app.cleanup_ctx.append(gc_schedule_context(**timing))
+    return await aiohttp_client(app)
+
+
+async def test_python_starts_no_full_pass_while_the_app_runs(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    before = gc.get_threshold()
+    client = await start(aiohttp_client, every=3600)
+    assert gc.get_threshold() == (before[0], before[1], NEVER)
+    passes = full_passes()
+    garbage = []
+    for _ in range(200_000):  # far more than Python's own rule needs to start a full pass
+        cycle: list[object] = []
+        cycle.append(cycle)
+        garbage.append(cycle)
+    del garbage
+    assert full_passes() == passes
+    await client.close()
+    assert gc.get_threshold() == before  # given back when the app stops
+
+
+async def test_a_full_pass_runs_once_requests_pause(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    client = await start(aiohttp_client, every=0.05, quiet_for=1.0, longest_wait=60)
+    foreground = client.server.app[foreground_key]
+    passes = full_passes()
+    for _ in range(10):  # a request every 50 ms: never quiet for 1 s
+        assert (await client.get("/")).status == 200
+        await asyncio.sleep(0.05)
+    assert full_passes() == passes
+    assert foreground.quiet_for() < 1.0
+    async with asyncio.timeout(5):
+        while full_passes() == passes:
+            await asyncio.sleep(0.05)
+    assert foreground.quiet_for() >= 1.0
+
+
+async def test_a_full_pass_runs_even_if_it_never_gets_quiet(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    client = await start(aiohttp_client, every=0.05, quiet_for=60, longest_wait=0.2)
+    passes = full_passes()
+    async with asyncio.timeout(5):
+        while full_passes() == passes:
+            assert (await client.get("/")).status == 200
+            await asyncio.sleep(0.02)
