@@ -8,7 +8,7 @@ import sys
 
 from aiohttp import web
 
-from server.app import MIGRATIONS_FOLDER, create_app
+from server.app import MIGRATIONS_FOLDER, SERVER_OPTIONS, create_app
 from server.catalog import CatalogError, load_catalog
 from server.config import Config, ConfigError, load_config
 from server.console.commands import COMMANDS as CONSOLE_COMMANDS
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         port=config.port,
         print=_announce(config),
         loop=_event_loop(),
+        **SERVER_OPTIONS,
     )
     return 0
 

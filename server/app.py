@@ -17,6 +17,7 @@ from .cors import setup_cors
 from .csrf import setup_csrf
 from .db import Database
 from .errors import setup_errors
+from .gc_schedule import gc_schedule_ctx
 from .keys import (
     catalog_key,
     checkout_key,
@@ -35,6 +36,7 @@ from .rate_limit import RateLimiter, setup_rate_limit
 from .render import create_environment
 from .routes import setup_routes
 from .security_headers import content_security_policy, setup_security_headers
+from .socket_sender import HEARTBEAT
 from .stripe_gateway import stripe_gateway_ctx
 from .webhook_stats import WebhookStats
 from .webhooks import WebhookProcessor
@@ -48,6 +50,12 @@ FORM_BODY_LIMIT = 16 * 1024
 WEBHOOK_BODY_LIMIT = 512 * 1024  # Stripe events are well under this
 CHECKOUT_ROUTES = ("checkout", "api_checkout")
 PUBLIC_API_ROUTES = ("api_products", "api_checkout", "api_payment")
+# For the server that runs the app (run.py). aiohttp rounds a timer longer than
+# timeout_ceil_threshold up to the next whole second, so such timers fire together. With
+# 10,000 open status sockets that put the heartbeat pings of ~400 of them into one instant every
+# second: a 20-40 ms stall for whatever webhook or push came then. Above the heartbeat, each
+# socket pings on its own schedule; longer timers (keep-alive) are still rounded.
+SERVER_OPTIONS = {"timeout_ceil_threshold": HEARTBEAT + 5}
 
 
 async def create_app(config: Config) -> web.Application:
@@ -80,6 +88,7 @@ async def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(live_hub_ctx)
     app.cleanup_ctx.append(checkout_ctx)
     app.cleanup_ctx.append(webhooks_ctx)
+    app.cleanup_ctx.append(gc_schedule_ctx)
     app.on_shutdown.append(close_live_sockets)
     setup_console(app)
     if config.stripe_mode is StripeMode.SANDBOX:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 SEND_TIMEOUT = 5.0
+# Every socket pings this often, below the 30-60 s idle timeouts of common proxies.
+HEARTBEAT = 25.0
 
 
 @dataclass(eq=False)

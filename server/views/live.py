@@ -7,9 +7,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from ..keys import db_key, live_hub_key
 from ..live import Full, Watcher, snapshot_frame
 from ..payments import get_payment
-from ..socket_sender import BoundedSender
+from ..socket_sender import HEARTBEAT, BoundedSender
 
-HEARTBEAT = 25.0  # below the 30-60 s idle timeouts of common proxies
 TRY_AGAIN_LATER = WSCloseCode.TRY_AGAIN_LATER
 QUEUE_SIZE = 8  # snapshots waiting for one page; more means it stopped reading
 

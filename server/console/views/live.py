@@ -7,12 +7,10 @@ import asyncio
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ...payments import now_ms
-from ...socket_sender import BoundedSender
+from ...socket_sender import HEARTBEAT, BoundedSender
 from ..feed import QUEUE_SIZE, FeedFull, OperatorSocket
 from ..guard import operator_socket
 from ..keys import console_key, session_key
-
-HEARTBEAT = 25.0
 
 
 @operator_socket
