@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_EVERY = 1.0  # seconds; the WAL holds at most about this much of writes beyond the file
 MAX_BATCH = 256  # writes committed together at most; bounds how long one transaction holds the lock
 Work = Callable[[sqlite3.Connection], Any]
 _Outcome = tuple[Any, BaseException | None]
@@ -31,37 +33,43 @@ class Database:
         writer: sqlite3.Connection,
         writer_thread: ThreadPoolExecutor,
         reader: aiosqlite.Connection,
+        checkpointer: aiosqlite.Connection,
     ) -> None:
         self._writer = writer
         self._writer_thread = writer_thread
         self._reader = reader
+        self._checkpointer = checkpointer
         self._write_lock = asyncio.Lock()
         self._queue: list[tuple[Work, asyncio.Future[Any]]] = []
         self._committer: asyncio.Future[None] | None = None
+        self._checkpoint: asyncio.Future[None] | None = None
+        self._last_checkpoint = -float("inf")
 
     @classmethod
     async def open(cls, path: Path) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # The writer connection lives on one thread of its own: a whole batch of writes runs there
-        # in one call, instead of one round trip to a thread per statement.
-        writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paydesk-db-writer")
         loop = asyncio.get_running_loop()
-        try:
+        async with contextlib.AsyncExitStack() as undo:  # closes what was opened if a step fails
+            # The writer connection lives on one thread of its own: a whole batch of writes runs
+            # there in one call, instead of one round trip to a thread per statement.
+            writer_thread = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="paydesk-db-writer"
+            )
+            undo.callback(writer_thread.shutdown)
             writer = await loop.run_in_executor(writer_thread, _connect_writer, path)
-        except BaseException:
-            writer_thread.shutdown()
-            raise
-        try:
+            undo.push_async_callback(loop.run_in_executor, writer_thread, writer.close)
             reader = await _connect_reader(path)
-        except BaseException:
-            await loop.run_in_executor(writer_thread, writer.close)
-            writer_thread.shutdown()
-            raise
-        return cls(writer, writer_thread, reader)
+            undo.push_async_callback(reader.close)
+            checkpointer = await _connect_reader(path)
+            undo.pop_all()
+        return cls(writer, writer_thread, reader, checkpointer)
 
     async def close(self) -> None:
         if self._committer is not None:
             await self._committer  # writes already accepted still commit
+        if self._checkpoint is not None:
+            await self._checkpoint
+        await self._checkpointer.close()
         await self._reader.close()
         await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._writer.close)
         self._writer_thread.shutdown()
@@ -117,6 +125,28 @@ class Database:
                     future.set_result(result)
                 else:
                     future.set_exception(error)
+            self._checkpoint_soon()
+
+    def _checkpoint_soon(self) -> None:
+        """Copy committed pages from the WAL into the database file, at most once a second.
+
+        SQLite would otherwise do it inside a commit every 1,000 pages, and that commit's callers
+        (a webhook and the push waiting on it) would wait for the copy and its fsync. Here it runs
+        on a connection and thread of its own, in PASSIVE mode: writers and readers go on.
+        """
+        loop = asyncio.get_running_loop()
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        if loop.time() - self._last_checkpoint < CHECKPOINT_EVERY:
+            return
+        self._last_checkpoint = loop.time()
+        self._checkpoint = asyncio.ensure_future(self._run_checkpoint())
+
+    async def _run_checkpoint(self) -> None:
+        try:
+            await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # the next one copies what this one did not
+            log.warning("WAL checkpoint failed: %s", exc)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a query."""
@@ -202,6 +232,8 @@ def _connect_writer(path: Path) -> sqlite3.Connection:
     for pragma in _PRAGMAS:
         conn.execute(pragma).fetchall()
     conn.execute("PRAGMA journal_mode=WAL").fetchall()
+    # Checkpoints run on their own connection (Database._checkpoint_soon), never inside a commit.
+    conn.execute("PRAGMA wal_autocheckpoint=0").fetchall()
     return conn
 
 

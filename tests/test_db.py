@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
@@ -148,3 +149,20 @@ async def test_writes_queued_during_a_commit_share_the_next_one(db: Database) ->
     # The write that set the trace, the held one, then one commit for all ten waiting (not ten).
     assert statements.count("COMMIT") == 3
     assert len(await keys(db)) == 10
+
+
+async def test_committed_writes_reach_the_database_file(db: Database, tmp_path: Path) -> None:
+    """The WAL is copied into the file by checkpoints on their own connection (no commit does it)."""
+    for i in range(20):
+        await db.write(insert(f"c{i:02d}"))
+
+    def in_file_alone() -> int:
+        # immutable=1: SQLite reads the database file and ignores the WAL entirely.
+        uri = f"file:{tmp_path / 'w.db'}?mode=ro&immutable=1"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+
+    async with asyncio.timeout(10):
+        while await asyncio.to_thread(in_file_alone) < 20:
+            await db.write(insert(f"later{time.monotonic_ns()}"))  # a commit starts the next one
+            await asyncio.sleep(0.2)
