@@ -19,6 +19,7 @@ from typing import Any
 
 from . import proc
 from .events import EventFactory, Seeded, seed_payments, webhook_request
+from .load import collector_paused
 from .report import save, summary_ms, table
 from .wire import HttpConnection, Watcher, request_bytes
 
@@ -109,8 +110,9 @@ async def _push_samples(
     before = {p.payment_id: len(watchers.frames.get(p.payment_id, [])) for p in targets}
     cpu = proc.CpuMeter(server.pid)
     other = proc.OtherLoad(server.pid)
-    await changes.run(targets, CHANGE_RATE)
-    await asyncio.sleep(0.5)
+    with collector_paused():
+        await changes.run(targets, CHANGE_RATE)
+        await asyncio.sleep(0.5)
     cpu_share, other_cores = cpu.share(), other.cores()
     latencies, missing = [], 0
     for p in targets:
@@ -288,8 +290,9 @@ async def poll_pass(
         cpu, other = proc.CpuMeter(server.pid), proc.OtherLoad(server.pid)
         changes = Changes(factory, server.port)
         targets = random.Random(3).sample(polled, min(samples, len(polled)))
-        await changes.run(targets, CHANGE_RATE)
-        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+        with collector_paused():
+            await changes.run(targets, CHANGE_RATE)
+            await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
         cpu_share, other_cores = cpu.share(), other.cores()
         elapsed = time.perf_counter() - measure_from
         await asyncio.gather(*tasks)
