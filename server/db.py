@@ -1,4 +1,4 @@
-"""SQLite access: one writer thread that group-commits short transactions, one reader, and migrations."""
+"""SQLite access: a writer thread that group-commits short transactions, a reader, WAL checkpoints, migrations."""
 
 from __future__ import annotations
 
