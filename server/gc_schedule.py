@@ -64,7 +64,7 @@ async def _collect_when_quiet(
         await asyncio.sleep(every)
         give_up_waiting = loop.time() + longest_wait
         # Polled: a request only stamps a time (an Event set per request would cost every request).
-        while foreground.quiet_for() < quiet_for and loop.time() < give_up_waiting:  # noqa: ASYNC110
+        while foreground.quiet_for() < quiet_for and loop.time() < give_up_waiting:
             still_to_wait = min(quiet_for - foreground.quiet_for(), give_up_waiting - loop.time())
             await asyncio.sleep(max(still_to_wait, 0.01))
         started = time.perf_counter()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient
 
 from server.app import create_app
@@ -21,6 +23,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+async def wait_until_ok(
+    url: str, headers: dict[str, str] | None = None, timeout: float = 30
+) -> None:
+    """Until a process we started answers `url` with 200 (it refuses connections while starting)."""
+    async with ClientSession(headers=headers) as session, asyncio.timeout(timeout):
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture

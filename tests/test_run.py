@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession, WSMsgType
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, wait_until_ok
 from tests.pages import pay_on_hosted_page
 
 
@@ -39,24 +39,12 @@ def paydesk_process(app_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[
         process.stdout.close()
 
 
-async def wait_until_healthy(session: ClientSession, base: str) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                async with session.get(base + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            await asyncio.sleep(0.1)
-
-
 async def test_run_py_takes_a_payment_pushes_it_mails_the_receipt_and_stops_cleanly(
     paydesk_process: tuple[subprocess.Popen[str], str], app_env: dict[str, str]
 ) -> None:
     process, base = paydesk_process
+    await wait_until_ok(base + "/healthz")
     async with ClientSession() as session:
-        await wait_until_healthy(session, base)
         answer = await session.post(
             base + "/api/checkout",
             json={"product": "drop-in-class", "name": "Ada", "email": "ada@example.com"},

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import ClientSession
 
-from tests.conftest import PROJECT_ROOT, free_port
+from tests.conftest import PROJECT_ROOT, free_port, wait_until_ok
 from tests.live import open_live, wait_for_status
 from tests.pages import pay_on_hosted_page
 
@@ -52,24 +52,10 @@ def sandbox_process(app_env: dict[str, str]) -> Iterator[str]:
         process.stdout.close()
 
 
-async def wait_until_up(url: str) -> None:
-    async with ClientSession() as session, asyncio.timeout(20):
-        while True:
-            try:
-                async with session.get(
-                    url + "/v1/events", headers={"Authorization": "Bearer sk_test_x"}
-                ) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            await asyncio.sleep(0.1)
-
-
 async def test_paydesk_pays_through_a_standalone_sandbox_and_survives_a_restart(
     make_client, sandbox_process: str
 ) -> None:  # type: ignore[no-untyped-def]
-    await wait_until_up(sandbox_process)
+    await wait_until_ok(sandbox_process + "/v1/events", {"Authorization": "Bearer sk_test_x"})
     settings = {
         "STRIPE_API_BASE": sandbox_process,
         "STRIPE_SECRET_KEY": "sk_test_standalone",
