@@ -105,11 +105,10 @@ async def paydesk(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterat
         env.update(marker.kwargs)
     config = load_config(env, env_file=None)
     app = await create_app(config)
-    # As aiohttp's test server does: handlers are cancelled when their client goes, and shutting
-    # down waits a moment for what is in flight, not the default minute.
-    runner = web.AppRunner(
-        app, handle_signals=False, handler_cancellation=True, shutdown_timeout=5.0
-    )
+    # As run.py serves it (a handler runs to its end when its client goes: a browser drops a
+    # favicon request whenever it navigates on, and aiohttp loses the file it was opening for a
+    # cancelled handler); shutting down waits a moment for what is in flight, not the minute.
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     http_client = stripe.AIOHTTPClient()
     try:
