@@ -27,6 +27,11 @@ class Outcome:
     elapsed: float = 0.0
     late_starts: int = 0  # open loop: requests that could not be sent on time (no free connection)
 
+    def record(self, latency: float, status: int, body: bytes) -> None:
+        self.latencies.append(latency)
+        self.statuses[status] += 1
+        self.bodies[_tag(body)] += 1
+
     @property
     def completed(self) -> int:
         return len(self.latencies)
@@ -91,9 +96,7 @@ async def closed_loop(
                 return
             done = time.perf_counter()
             if sent >= measure_from:
-                outcome.latencies.append(done - sent)
-                outcome.statuses[status] += 1
-                outcome.bodies[_tag(body)] += 1
+                outcome.record(done - sent, status, body)
 
     with collector_paused():
         await asyncio.gather(*(client(c) for c in conns))
@@ -143,9 +146,7 @@ async def open_loop(
             return
         done = time.perf_counter()
         if scheduled >= measure_from:
-            outcome.latencies.append(done - scheduled)
-            outcome.statuses[status] += 1
-            outcome.bodies[_tag(body)] += 1
+            outcome.record(done - scheduled, status, body)
             last_done[0] = max(last_done[0], done)
         async with free:
             idle.append(conn)
