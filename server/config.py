@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from babel import Locale, UnknownLocaleError
 from dotenv import dotenv_values
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -69,10 +70,12 @@ class Config:
     smtp_password: str = field(default="", repr=False)
     smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
     smtp_timeout: float = 10.0
-    mail_from: str = "paydesk@localhost"
+    mail_from: str = ""  # empty: the catalog's [shop] contact_email, with the shop's name
     admin_emails: tuple[str, ...] = ()  # empty: the catalog's [shop] contact_email
     mail_dir: Path = PROJECT_ROOT / "var" / "mail"
     log_level: str = "INFO"
+    access_log: bool = False
+    locale: str = ""  # empty: the usual locale of the catalog's currency (money.default_locale)
 
     @property
     def is_test_mode(self) -> bool:
@@ -166,6 +169,8 @@ def _build(settings: _Settings) -> Config:
         live_max_per_payment=settings.number("LIVE_MAX_PER_PAYMENT", 20, 1, 1000, int),
         **_mail_settings(settings),
         log_level=_log_level(settings.text("LOG_LEVEL", "INFO")),
+        access_log=_flag(settings.text("ACCESS_LOG", "0"), "ACCESS_LOG"),
+        locale=_locale(settings.text("LOCALE")),
     )
 
 
@@ -304,7 +309,7 @@ def _mail_settings(settings: _Settings) -> dict[str, Any]:
         "smtp_password": password,
         "smtp_security": security,
         "smtp_timeout": settings.number("SMTP_TIMEOUT", 10.0, 1, 120, float),
-        "mail_from": mail_from or "paydesk@localhost",
+        "mail_from": mail_from,
         "admin_emails": settings.items("ADMIN_EMAIL"),
         "mail_dir": mail_dir if mail_dir.is_absolute() else PROJECT_ROOT / mail_dir,
     }
@@ -315,3 +320,24 @@ def _log_level(raw: str) -> str:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
     return level
+
+
+def _flag(raw: str, name: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: expected 1 or 0 (on or off), got {raw!r}")
+
+
+def _locale(raw: str) -> str:
+    """A locale Babel knows, like de_DE or en_IE; '' lets the catalog's currency decide."""
+    if not raw:
+        return ""
+    try:
+        return str(Locale.parse(raw.replace("-", "_")))
+    except (ValueError, UnknownLocaleError):
+        raise ConfigError(
+            f"LOCALE: expected a locale like de_DE, fr_FR or en_US, got {raw!r}"
+        ) from None

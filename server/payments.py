@@ -16,8 +16,19 @@ from .lifecycle import Status
 PUBLIC_ID_BYTES = 18  # 144 random bits: the id is the capability that opens a status page
 
 
+REFERENCE_LENGTH = 12  # "pay_" and 48 random bits: short enough to read out, unique for a shop
+
+
 def new_payment_id() -> str:
     return "pay_" + secrets.token_urlsafe(PUBLIC_ID_BYTES)
+
+
+def payment_reference(payment_id: str) -> str:
+    """The one reference a customer is shown (page, receipt, subject); the console finds it by prefix.
+
+    It is not the full id: the full id opens the status page, and a reference gets read out on the phone.
+    """
+    return payment_id[:REFERENCE_LENGTH]
 
 
 def now_ms() -> int:
@@ -57,6 +68,10 @@ class Payment:
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Payment:
         return cls(**{key: row[key] for key in row.keys()})  # noqa: SIM118 - Row is not a dict
+
+    @property
+    def reference(self) -> str:
+        return payment_reference(self.id)
 
     def public_view(self) -> dict[str, Any]:
         """What anyone holding the status link may see: no full email, no Stripe ids."""
