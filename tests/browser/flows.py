@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
 
+from PIL import Image, ImageChops
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.browser.harness import SCREENSHOTS, Paydesk
+from tests.browser.harness import SCREENSHOTS, TEMPORARY_SCREENSHOTS, Paydesk
 
 VISA = "4242 4242 4242 4242"
 DECLINED = "4000 0000 0000 0002"
@@ -18,6 +20,7 @@ IBAN_SUCCEEDS = "DE89370400440532013000"
 IBAN_FAILS = "DE62370400440532013001"
 LIVE_TIMEOUT = 15_000  # ms: a pushed change shows up well within this
 STATUS_WIDTH = 480  # status screenshots: phone-ish, so they stay small and read well side by side
+SAME_PICTURE_PIXELS = 0.002  # share of pixels that may differ before a screenshot counts as changed
 PAYMENT_ID = re.compile(r"/payments/(pay_[A-Za-z0-9_-]+)")
 
 
@@ -106,8 +109,8 @@ async def expect_status(
 
 
 def screenshot_folder() -> Path:
-    """docs/screenshots, unless PAYDESK_SCREENSHOTS names another folder (to keep the tree clean)."""
-    folder = Path(os.environ.get("PAYDESK_SCREENSHOTS") or SCREENSHOTS)
+    """A temporary folder, so a test run leaves the tree clean; docs/screenshots with UPDATE_SCREENSHOTS=1."""
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else TEMPORARY_SCREENSHOTS
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -120,11 +123,30 @@ async def screenshot(page: Page, name: str, *, width: int | None = None) -> Path
         await page.set_viewport_size({"width": width, "height": size["height"]})
     try:
         await page.evaluate("document.activeElement && document.activeElement.blur()")
-        await page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+        png = await page.screenshot(full_page=True, animations="disabled", caret="hide")
     finally:
         if width and size and size["width"] != width:
             await page.set_viewport_size(size)
+    if not looks_the_same(path, png):
+        path.write_bytes(png)
     return path
+
+
+def looks_the_same(path: Path, png: bytes) -> bool:
+    """True when `path` holds a picture that differs from `png` in almost no pixel.
+
+    Font hinting and antialiasing move a few pixels from run to run; rewriting a committed picture
+    for that would leave the tree dirty after every update for nothing.
+    """
+    if not path.is_file():
+        return False
+    with Image.open(path) as old_image, Image.open(io.BytesIO(png)) as new_image:
+        old, new = old_image.convert("RGB"), new_image.convert("RGB")
+        if old.size != new.size:
+            return False
+        changed = ImageChops.difference(old, new).convert("L").point(lambda v: 255 if v > 16 else 0)
+        histogram = changed.histogram()
+    return histogram[255] <= SAME_PICTURE_PIXELS * old.size[0] * old.size[1]
 
 
 async def status_screenshot(page: Page, state: str) -> Path:
