@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 
 from aiohttp import web
@@ -16,7 +17,7 @@ from server.console.commands import add_commands as add_console_commands
 from server.console.commands import run_command as run_console_command
 from server.db import Database
 from server.logs import setup_logging
-from server.mail.commands import resend_receipt, show_outbox
+from server.mail.commands import no_database, resend_receipt, show_outbox
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,11 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(args)
     try:
         config = load_config()
-        load_catalog(config.catalog_path)  # fail fast with the product and field named
+        # Fail fast with the product and field named.
+        load_catalog(config.catalog_path, config.locale)
     except (ConfigError, CatalogError) as exc:
         print(f"paydesk: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level)
+    if options.command not in (None, "serve"):
+        # Settings and .env are read as the server reads them; saying which database a
+        # command works on shows at once when that is not the server's.
+        print(f"paydesk: database {config.database_path}", file=sys.stderr)
+        if options.command != "migrate" and not config.database_path.is_file():
+            print(f"paydesk: {no_database(config.database_path)}", file=sys.stderr)
+            return 1
     if options.command == "migrate":
         return asyncio.run(_migrate(config))
     if options.command in CONSOLE_COMMANDS:
@@ -79,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         port=config.port,
         print=_announce(config),
         loop=_event_loop(),
+        # One line per request drowns what an operator acts on (the setup link, errors), so
+        # it is only there when asked for. logs.py keeps ids and setup tokens out of it.
+        access_log=logging.getLogger("aiohttp.access") if config.access_log else None,
         **SERVER_OPTIONS,
     )
     return 0

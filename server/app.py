@@ -32,7 +32,7 @@ from .keys import (
 from .live import close_live_sockets, live_hub_ctx, payment_changed
 from .mail import mail_sender_ctx
 from .pacing import Foreground, setup_foreground
-from .rate_limit import RateLimiter, setup_rate_limit
+from .rate_limit import RateLimiter
 from .render import create_environment
 from .routes import setup_routes
 from .security_headers import content_security_policy, setup_security_headers
@@ -48,7 +48,6 @@ TEMPLATES_FOLDER = PROJECT_ROOT / "templates"
 MAX_BODY = 1024 * 1024  # the hard cap; routes get smaller limits below
 FORM_BODY_LIMIT = 16 * 1024
 WEBHOOK_BODY_LIMIT = 512 * 1024  # Stripe events are well under this
-CHECKOUT_ROUTES = ("checkout", "api_checkout")
 PUBLIC_API_ROUTES = ("api_products", "api_checkout", "api_payment")
 # For the server that runs the app (run.py). aiohttp rounds a timer longer than
 # timeout_ceil_threshold up to the next whole second, so such timers fire together. With
@@ -61,7 +60,7 @@ SERVER_OPTIONS = {"timeout_ceil_threshold": HEARTBEAT + 5}
 async def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[config_key] = config
-    catalog = app[catalog_key] = load_catalog(config.catalog_path)
+    catalog = app[catalog_key] = load_catalog(config.catalog_path, config.locale)
     app[templates_key] = create_environment(TEMPLATES_FOLDER)
     app[webhook_stats_key] = WebhookStats()
     app[payment_listeners_key] = []
@@ -70,13 +69,12 @@ async def create_app(config: Config) -> web.Application:
     # Middlewares, outermost first. The foreground mark only notes that a request arrived (mail
     # steps aside while they keep coming). Errors wraps everything so whatever an inner one raises
     # is rendered as a page or JSON; the body limit runs before anything reads a body; CORS headers
-    # go on rate-limited and refused answers too; the rate limit counts attempts before CSRF is
-    # checked, so a flood of bad forms is throttled as well.
+    # go on refused answers too. Checkouts per client are limited by checkout itself (see
+    # checkout_ctx): only attempts that reach Stripe count, so a typo costs the customer nothing.
     setup_foreground(app, Foreground())
     setup_errors(app)
     setup_body_limit(app, default=FORM_BODY_LIMIT, per_route={"stripe_webhook": WEBHOOK_BODY_LIMIT})
     setup_cors(app, origins=config.cors_origins, routes=PUBLIC_API_ROUTES)
-    setup_rate_limit(app, RateLimiter(config.checkout_rate_limit), routes=CHECKOUT_ROUTES)
     setup_csrf(app, public_url=config.public_url, exempt_routes=("api_checkout", "stripe_webhook"))
     setup_security_headers(
         app, _csp(config, catalog.shop.logo_url), https=config.public_url.startswith("https://")
@@ -124,6 +122,7 @@ async def checkout_ctx(app: web.Application) -> AsyncIterator[None]:
         urls,
         config.checkout_expiry_minutes,
         on_change=lambda payment_id: payment_changed(app, payment_id),
+        limiter=RateLimiter(config.checkout_rate_limit),
     )
     yield
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .money import MAX_AMOUNT
+from .money import MAX_AMOUNT, default_locale, typing_rules
 
 PRODUCT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 CURRENCY = re.compile(r"^[a-z]{3}$")
@@ -53,6 +53,14 @@ class Product:
     def is_custom_amount(self) -> bool:
         return self.custom_amount is not None
 
+    def amount_rules(self, locale: str) -> dict[str, str]:
+        """The amount box's data attributes: how to read what is typed, and the allowed range."""
+        rules = typing_rules(self.currency, locale)
+        if self.custom_amount:
+            rules["minimum"] = str(self.custom_amount.minimum)
+            rules["maximum"] = str(self.custom_amount.maximum)
+        return rules
+
 
 @dataclass(frozen=True)
 class Shop:
@@ -67,13 +75,17 @@ class Shop:
 class Catalog:
     shop: Shop
     products: tuple[Product, ...]
+    locale: str  # how customers write numbers: the LOCALE setting, else the currency's usual
 
     def get(self, product_id: str) -> Product | None:
         return next((p for p in self.products if p.id == product_id), None)
 
 
-def load_catalog(path: Path) -> Catalog:
-    """Read and validate the catalog; CatalogError names the file, product and field on failure."""
+def load_catalog(path: Path, locale: str = "") -> Catalog:
+    """Read and validate the catalog; CatalogError names the file, product and field on failure.
+
+    `locale` is the LOCALE setting; empty means the usual locale of the first product's currency.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -81,12 +93,12 @@ def load_catalog(path: Path) -> Catalog:
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{path}: not valid TOML ({exc})") from None
     try:
-        return parse_catalog(data)
+        return parse_catalog(data, locale)
     except CatalogError as exc:
         raise CatalogError(f"{path.name}: {exc}") from None
 
 
-def parse_catalog(data: Mapping[str, Any]) -> Catalog:
+def parse_catalog(data: Mapping[str, Any], locale: str = "") -> Catalog:
     unknown = set(data) - {"shop", "products"}
     if unknown:
         raise CatalogError(
@@ -102,7 +114,9 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
         if any(p.id == product.id for p in products):
             raise CatalogError(f'product "{product.id}": id is used twice; ids must be unique')
         products.append(product)
-    return Catalog(shop=shop, products=tuple(products))
+    return Catalog(
+        shop=shop, products=tuple(products), locale=locale or default_locale(products[0].currency)
+    )
 
 
 def _table(raw: object, where: str) -> Mapping[str, Any]:

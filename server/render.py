@@ -21,7 +21,8 @@ def create_environment(folder: Path) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["money"] = lambda amount, currency: format_amount(amount, currency)
-    env.filters["major"] = lambda amount, currency: format_major(amount, currency)
+    # What goes into an input box is written the way the shop's customers type amounts.
+    env.filters["major"] = lambda amount, currency, locale: format_major(amount, currency, locale)
     return env
 
 
@@ -45,6 +46,7 @@ def render(
         .render(
             request=request,
             shop=app[catalog_key].shop,
+            locale=app[catalog_key].locale,
             test_mode=config.is_test_mode,
             stripe_mode=config.stripe_mode.value,
             csrf_token=request.get(csrf_token_key, ""),

@@ -30,6 +30,17 @@ def test_the_shipped_example_has_each_kind_of_product() -> None:
     assert catalog.shop.name
 
 
+@pytest.mark.parametrize(
+    ("setting", "currency", "locale"),
+    [("", "eur", "de_DE"), ("", "jpy", "ja_JP"), ("", "usd", "en_US"), ("fr_FR", "eur", "fr_FR")],
+)
+def test_amounts_are_read_in_the_setting_or_the_currencys_usual_locale(
+    setting: str, currency: str, locale: str
+) -> None:
+    catalog = parse_catalog({"shop": SHOP, "products": [{**FIXED, "currency": currency}]}, setting)
+    assert catalog.locale == locale
+
+
 def test_defaults_for_a_fixed_price_product() -> None:
     product = parse_catalog({"shop": SHOP, "products": [FIXED]}).products[0]
     assert (product.min_quantity, product.max_quantity, product.next_step_label) == (

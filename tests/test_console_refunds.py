@@ -101,6 +101,15 @@ async def test_partial_refunds_leave_the_rest_refundable(console: TestClient) ->
     ) == [1250, 1750]
 
 
+async def test_a_decimal_comma_refunds_that_many_euros(console: TestClient) -> None:
+    payment = await paid_payment(console)  # €15.00, in a shop whose customers write 2,50
+    fields = await confirm_form(console, payment.id, "2,50")
+    assert fields["amount"] == "250"
+    assert (await submit(console, payment.id, fields)).status == 303
+    refunds = await sandbox_refunds(console, payment.payment_intent_id or "")
+    assert [r["amount"] for r in refunds] == [250]
+
+
 async def test_more_than_remains_is_refused_before_stripe_is_asked(console: TestClient) -> None:
     payment = await paid_payment(console)  # €15.00
     response = await console.get(f"/admin/payments/{payment.id}/refund", params={"amount": "15.01"})
@@ -121,9 +130,10 @@ async def test_more_than_remains_is_refused_before_stripe_is_asked(console: Test
 @pytest.mark.parametrize(
     ("amount", "message"),
     [
-        ("abc", "Enter an amount as a number"),
+        ("abc", "Enter the amount in digits"),
         ("0", "greater than zero"),
-        ("1.234", "at most 2 decimals"),
+        ("1.2345", "at most 2 decimals"),
+        ("1e999999", "Enter the amount in digits"),
     ],
 )
 async def test_a_nonsense_amount_gets_a_message(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.money import format_amount, format_major, parse_major
+from server.money import AmountError, default_locale, format_amount, format_major, parse_amount
 
 
 @pytest.mark.parametrize(
@@ -23,33 +23,44 @@ def test_format_amount(amount: int, currency: str, shown: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("typed", "currency", "minor"),
+    ("typed", "currency", "locale", "minor"),
     [
-        ("25", "eur", 2500),
-        ("25.5", "eur", 2550),
-        ("1,250.00", "usd", 125000),
-        ("€ 10", "eur", 1000),
-        ("1500", "jpy", 1500),
-        ("1.5", "kwd", 1500),
+        ("25", "eur", "de_DE", 2500),
+        ("25,5", "eur", "de_DE", 2550),
+        ("25.5", "eur", "en_IE", 2550),
+        ("1.250,00", "eur", "de_DE", 125000),
+        ("1,250.00", "usd", "en_US", 125000),
+        ("€10.00", "eur", "de_DE", 1000),
+        ("1500", "jpy", "ja_JP", 1500),
+        ("1.5", "kwd", "ar_KW", 1500),
     ],
 )
-def test_parse_major(typed: str, currency: str, minor: int) -> None:
-    assert parse_major(typed, currency) == minor
-    assert parse_major(format_major(minor, currency), currency) == minor
+def test_parse_amount(typed: str, currency: str, locale: str, minor: int) -> None:
+    assert parse_amount(typed, currency, locale) == minor
+    assert parse_amount(format_major(minor, currency, locale), currency, locale) == minor
 
 
 @pytest.mark.parametrize(
     ("typed", "currency", "reason"),
     [
-        ("abc", "eur", "as a number"),
-        ("-5", "eur", "greater than zero"),
+        ("abc", "eur", "in digits"),
+        ("-5", "eur", "without a plus or minus sign"),
         ("0", "eur", "greater than zero"),
-        ("10.001", "eur", "at most 2 decimals"),
-        ("10.5", "jpy", "whole amount"),
-        ("nan", "eur", "greater than zero"),
-        ("", "eur", "as a number"),
+        ("10,0001", "eur", "at most 2 decimals"),
+        ("10,5", "jpy", "whole amount"),
+        ("nan", "eur", "in digits"),
+        ("", "eur", "Enter an amount"),
     ],
 )
-def test_parse_major_refuses(typed: str, currency: str, reason: str) -> None:
-    with pytest.raises(ValueError, match=reason):
-        parse_major(typed, currency)
+def test_parse_amount_refuses(typed: str, currency: str, reason: str) -> None:
+    with pytest.raises(AmountError, match=reason):
+        parse_amount(typed, currency, "de_DE")
+
+
+@pytest.mark.parametrize(
+    ("currency", "locale"),
+    [("eur", "de_DE"), ("usd", "en_US"), ("gbp", "en_GB"), ("jpy", "ja_JP"), ("chf", "de_CH"),
+     ("sek", "sv_SE"), ("kwd", "ar_KW"), ("xyz", "en_US")],
+)  # fmt: skip
+def test_default_locale_per_currency(currency: str, locale: str) -> None:
+    assert default_locale(currency) == locale

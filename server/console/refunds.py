@@ -17,7 +17,8 @@ import aiosqlite
 
 from ..db import Database
 from ..lifecycle import Facts, Status, paid_amount
-from ..money import format_amount, parse_major
+from ..money import AmountError, format_amount
+from ..money import parse_amount as read_amount
 from ..payments import Payment, now_ms
 from ..stripe_gateway import RefundRefused, StripeGateway, StripeUnavailable
 
@@ -119,15 +120,15 @@ def check_refundable(payment: Payment) -> str:
     return payment.payment_intent_id
 
 
-def parse_amount(text: str, currency: str, left: int) -> int:
-    """What the operator typed, in major units; blank means everything that remains."""
+def parse_amount(text: str, currency: str, left: int, locale: str) -> int:
+    """What the operator typed, in major units as the shop's locale writes them; blank: all that remains."""
     if left <= 0:
         raise RefundError("not_refundable", "Nothing is left to refund on this payment.")
     if not text.strip():
         return left
     try:
-        amount = parse_major(text, currency)
-    except ValueError as exc:
+        amount = read_amount(text, currency, locale)
+    except AmountError as exc:
         raise RefundError("invalid", str(exc)) from None
     check_amount(amount, currency, left)
     return amount

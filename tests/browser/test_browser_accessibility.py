@@ -151,7 +151,7 @@ async def test_paying_works_without_javascript(paydesk: Paydesk, no_script: Brow
     page = await no_script.new_page()
     await page.goto(paydesk.at("/?product=support-the-studio"))
     await expect(page.locator(".presets")).to_be_hidden()  # the suggestions need the script
-    await expect(page.locator("#amount-support-the-studio")).to_have_value("10.00")
+    await expect(page.locator("#amount-support-the-studio")).to_have_value("10,00")
     await fill_order(page, "support-the-studio", amount="12.50")
     await page.get_by_role("button", name="Continue to secure payment").click()
     await page.wait_for_url("**/_sandbox/pay/cs_test_*")

@@ -8,10 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ...keys import config_key, db_key, stripe_key
-from ...lifecycle import Facts
+from ...keys import catalog_key, config_key, db_key, stripe_key
+from ...lifecycle import Facts, Status
 from ...money import format_major
 from ...payments import Payment, get_payment, now_ms
+from ..disputes import advise
 from ..guard import operator_page
 from ..receipts import ResendError, queue_receipt_resend
 from ..refunds import (
@@ -37,6 +38,8 @@ NOTICES = {
     "receipt": "A copy of the receipt is queued; the mail sender delivers it shortly.",
     "discarded": "The request is discarded; its amount can be refunded again.",
 }
+# While the customer can still pay on the Checkout page; its expiry means something only then.
+CHECKOUT_OPEN = frozenset({Status.PENDING, Status.DECLINED, Status.NOT_STARTED})
 DASHBOARD = "https://dashboard.stripe.com"
 DASHBOARD_PATHS = {
     "pi": "payments",
@@ -80,13 +83,17 @@ async def _detail(
         "facts": facts,
         "requests": requests,
         "remaining": left,
-        "remaining_major": format_major(left, payment.currency),
+        "remaining_major": format_major(left, payment.currency, request.app[catalog_key].locale),
         "refundable": payment.status in REFUNDABLE and left > 0,
         "reasons": REASONS,
         "entries": await timeline(db, payment, requests),
         "now": now_ms(),
         "status_url": config.public_url + str(status_path),
         "stripe_link": _stripe_link(not config.is_test_mode),
+        "advice": [
+            advise(did, d, test_mode=config.is_test_mode) for did, d in facts.disputes.items()
+        ],
+        "checkout_open": payment.status in CHECKOUT_OPEN,
         "notice": NOTICES.get(request.query.get("done", "")),
         "error": None,
         "amount_text": "",
@@ -114,7 +121,7 @@ async def refund_confirm(request: web.Request) -> web.Response:
             Facts.from_json(payment.facts),
             await requests_for(request.app[db_key], payment.id),
         )
-        amount = parse_amount(amount_text, payment.currency, left)
+        amount = parse_amount(amount_text, payment.currency, left, request.app[catalog_key].locale)
         reason = check_reason(reason_text)
     except RefundError as exc:
         return await _detail(
