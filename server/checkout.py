@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from . import payments
 from .db import Database
-from .lifecycle import Status
+from .lifecycle import SETTLED, Status
 from .orders import Order
 from .payments import NewPayment, Payment
+from .rate_limit import RateLimiter, TooManyAttempts
 from .stripe_gateway import SessionRequest, StripeGateway, StripeUnavailable
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class CheckoutResult:
 
 
 class Checkout:
-    """Creates payments and their Checkout Sessions; one in-flight Stripe call per payment."""
+    """Creates payments and their Checkout Sessions: one in-flight Stripe call per payment, few per client."""
 
     def __init__(
         self,
@@ -45,8 +46,10 @@ class Checkout:
         urls: CheckoutUrls,
         expiry_minutes: int,
         on_change: Callable[[str], Awaitable[None]],
+        limiter: RateLimiter,
     ) -> None:
         self._db = db
+        self._limiter = limiter  # attempts per client that reach Stripe
         self._on_change = on_change  # told each payment id whose row a commit created or changed
         self._gateway = gateway
         self._urls = urls
@@ -56,25 +59,51 @@ class Checkout:
             weakref.WeakValueDictionary()
         )
 
-    async def start(self, order: Order, request_key: str) -> CheckoutResult:
+    async def start(
+        self, order: Order, request_key: str, *, client: str, replace_finished: bool = False
+    ) -> CheckoutResult:
         """Return the payment for this order and request key, with a Checkout Session to send the customer to.
+
+        Only a call to Stripe spends one of `client`'s attempts, so finding the session a double
+        submit already opened is free; past the limit, TooManyAttempts and nothing is recorded.
+        With `replace_finished`, a request key whose payment is over (paid, expired, refunded...)
+        starts a new payment: a customer who paid, went Back and sends the form again pays again.
 
         Raises StripeUnavailable when Stripe cannot create the session; the payment is then
         recorded as not started, and submitting the same form again retries it.
         """
         lock = self._in_flight.setdefault(request_key, asyncio.Lock())
         async with lock:
-            payment = await payments.find_by_request_key(self._db, request_key)
-            if payment is None:
-                payment = await self._create(order, request_key)
-            if payment.status == Status.PENDING and payment.checkout_url:
+            key, payment = await self._current(request_key, replace_finished)
+            if payment is not None and payment.status == Status.PENDING and payment.checkout_url:
                 expired = payment.expires_at is not None and payment.expires_at <= time.time()
                 return CheckoutResult(payment, redirect_to_checkout=not expired)
-            if payment.status not in (Status.PENDING, Status.NOT_STARTED):
+            if payment is not None and payment.status not in (Status.PENDING, Status.NOT_STARTED):
                 return CheckoutResult(payment, redirect_to_checkout=False)
+            wait_s = self._limiter.acquire(client)
+            if wait_s:
+                raise TooManyAttempts(wait_s)
+            if payment is None:
+                payment = await self._create(order, key)
             return CheckoutResult(
                 await self._open_session(payment, order), redirect_to_checkout=True
             )
+
+    async def _current(
+        self, request_key: str, replace_finished: bool
+    ) -> tuple[str, Payment | None]:
+        """The payment a request key stands for now, and the key it is stored under.
+
+        A payment replacing a finished one is stored under the request key with "/2", "/3"...
+        appended (the column is unique), so the same form finds the newest one again.
+        """
+        key, number = request_key, 1
+        while True:
+            payment = await payments.find_by_request_key(self._db, key)
+            if payment is None or not replace_finished or payment.status not in SETTLED:
+                return key, payment
+            number += 1
+            key = f"{request_key}/{number}"
 
     async def _create(self, order: Order, request_key: str) -> Payment:
         new = NewPayment(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .catalog import Catalog, Product
-from .money import format_amount, parse_major
+from .money import AmountError, format_amount, parse_amount
 
 # Deliberately plain: one @, a dot in the domain, no spaces. Stripe and the mail server judge the rest.
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
@@ -20,6 +20,7 @@ API_FIELDS = frozenset({"product", "quantity", "amount", "name", "email"})
 PRICE_FIELDS = frozenset(
     {"price", "unit_amount", "unit_price", "currency", "total", "amount_total"}
 )
+T = TypeVar("T")
 
 
 class InvalidOrder(ValueError):
@@ -29,6 +30,24 @@ class InvalidOrder(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Every wrong field and what to do about it."""
+        return {self.field: self.message}
+
+
+class InvalidOrderForm(InvalidOrder):
+    """Submitted form fields are wrong: `errors` has them all; `field` and `message` the first."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        field, message = next(iter(errors.items()))
+        super().__init__(field, message)
+        self._errors = dict(errors)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return dict(self._errors)
 
 
 @dataclass(frozen=True)
@@ -56,25 +75,27 @@ class Order:
 
 
 def order_from_form(catalog: Catalog, form: Mapping[str, str]) -> Order:
-    """The payment page form: `product`, then `quantity-<id>` / `amount-<id>` (major units), name, email."""
-    for field in PRICE_FIELDS & set(form):
-        raise InvalidOrder(field, "Prices are set by the shop and cannot be sent with the form.")
-    product = _product(catalog, form.get("product", ""))
-    if product.custom_amount is not None:
-        raw = form.get(f"amount-{product.id}", "").strip()
-        if not raw:
-            raise InvalidOrder("amount", "Enter the amount you want to pay.")
-        try:
-            amount = parse_major(raw, product.currency)
-        except ValueError as exc:
-            raise InvalidOrder("amount", str(exc)) from None
-        quantity = 1
-    else:
-        if form.get(f"amount-{product.id}", "").strip():
-            raise InvalidOrder("amount", f"The price of {product.name} is set by the shop.")
-        amount = _fixed_price(product)
-        quantity = _quantity(product, form.get(f"quantity-{product.id}", "1"))
-    return _order(product, quantity, amount, form.get("name", ""), form.get("email", ""))
+    """The payment page form: `product`, then `quantity-<id>` / `amount-<id>`, name, email.
+
+    The amount is read the way the shop's customers write one (`catalog.locale`), in major units.
+
+    Raises InvalidOrderForm naming every wrong field, so the customer fixes them in one go.
+    """
+    found = _Errors()
+    for field in sorted(PRICE_FIELDS & set(form)):
+        found.add(
+            InvalidOrder(field, "Prices are set by the shop and cannot be sent with the form.")
+        )
+    product = found.check(lambda: _product(catalog, form.get("product", "")))
+    price = (
+        None if product is None else found.check(lambda: _form_price(product, form, catalog.locale))
+    )
+    name = found.check(lambda: _name(form.get("name", "")))
+    email = found.check(lambda: _email(form.get("email", "")))
+    if found.errors or product is None or price is None or name is None or email is None:
+        raise InvalidOrderForm(found.errors)
+    unit_amount, quantity = price
+    return Order(product, quantity, unit_amount, name, email)
 
 
 def order_from_json(catalog: Catalog, body: Any) -> Order:
@@ -107,7 +128,7 @@ def order_from_json(catalog: Catalog, body: Any) -> Order:
                 "quantity",
                 f"{product.name} is bought one at a time; send quantity 1 or leave it out.",
             )
-        amount, quantity = raw_amount, 1
+        amount, quantity = _within_bounds(product, raw_amount), 1
     else:
         if raw_amount is not None:
             raise InvalidOrder(
@@ -118,34 +139,81 @@ def order_from_json(catalog: Catalog, body: Any) -> Order:
         amount = _fixed_price(product)
         quantity = _quantity(product, str(raw_quantity))
     name, email = body.get("name", ""), body.get("email", "")
-    return _order(
+    return Order(
         product,
         quantity,
         amount,
-        name if isinstance(name, str) else "",
-        email if isinstance(email, str) else "",
+        _name(name if isinstance(name, str) else ""),
+        _email(email if isinstance(email, str) else ""),
     )
 
 
-def _order(product: Product, quantity: int, unit_amount: int, name: str, email: str) -> Order:
+class _Errors:
+    """Collects what is wrong with a form, one message per field, in the order checked."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def add(self, error: InvalidOrder) -> None:
+        self.errors.setdefault(error.field, error.message)
+
+    def check(self, read: Callable[[], T]) -> T | None:
+        """The value `read` returns, or None with its error noted."""
+        try:
+            return read()
+        except InvalidOrder as error:
+            self.add(error)
+            return None
+
+
+def _form_price(product: Product, form: Mapping[str, str], locale: str) -> tuple[int, int]:
+    """(unit amount, quantity) from the product's own boxes on the form, amounts read as `locale` writes them."""
+    raw_amount = form.get(f"amount-{product.id}", "").strip()
     bounds = product.custom_amount
-    if bounds is not None and not bounds.minimum <= unit_amount <= bounds.maximum:
-        low, high = (
-            format_amount(bounds.minimum, product.currency),
-            format_amount(bounds.maximum, product.currency),
-        )
-        raise InvalidOrder("amount", f"Choose an amount from {low} to {high}.")
-    name = " ".join(name.split())
+    if bounds is None:
+        if raw_amount:
+            raise InvalidOrder("amount", f"The price of {product.name} is set by the shop.")
+        return _fixed_price(product), _quantity(product, form.get(f"quantity-{product.id}", "1"))
+    if not raw_amount:
+        raise InvalidOrder("amount", f"Enter an amount from {_bounds_text(product)}.")
+    try:
+        amount = parse_amount(raw_amount, product.currency, locale)
+    except AmountError as exc:
+        raise InvalidOrder("amount", str(exc)) from None
+    return _within_bounds(product, amount), 1
+
+
+def _within_bounds(product: Product, amount: int) -> int:
+    bounds = product.custom_amount
+    if bounds is not None and not bounds.minimum <= amount <= bounds.maximum:
+        raise InvalidOrder("amount", f"Choose an amount from {_bounds_text(product)}.")
+    return amount
+
+
+def _bounds_text(product: Product) -> str:
+    bounds = product.custom_amount
+    assert bounds is not None  # only asked of products whose customer chooses the amount
+    low = format_amount(bounds.minimum, product.currency)
+    high = format_amount(bounds.maximum, product.currency)
+    return f"{low} to {high}"
+
+
+def _name(raw: str) -> str:
+    name = " ".join(raw.split())
     if not name:
         raise InvalidOrder("name", "Enter your name.")
     if len(name) > MAX_NAME:
         raise InvalidOrder("name", f"Enter a name of at most {MAX_NAME} characters.")
-    email = email.strip()
+    return name
+
+
+def _email(raw: str) -> str:
+    email = raw.strip()
     if len(email) > MAX_EMAIL or not EMAIL.match(email):
         raise InvalidOrder(
             "email", "Enter an email address like name@example.com, so we can send your receipt."
         )
-    return Order(product, quantity, unit_amount, name, email)
+    return email
 
 
 def _product(catalog: Catalog, product_id: str) -> Product:

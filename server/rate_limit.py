@@ -1,14 +1,11 @@
-"""A per-client token bucket on checkout creation, answering 429 with Retry-After."""
+"""A per-client token bucket on starting checkouts, and the wait it asks for, said in words."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from aiohttp import web
-from aiohttp.typedefs import Handler
 
 MAX_TRACKED_CLIENTS = 50_000
 
@@ -51,25 +48,22 @@ class RateLimiter:
         self._buckets = {k: b for k, b in self._buckets.items() if now - b.updated < full_after}
 
 
-class TooManyRequests(web.HTTPTooManyRequests):
-    """429 with Retry-After; the error middleware renders it as a page or JSON."""
+class TooManyAttempts(Exception):
+    """A client started too many checkouts lately; `retry_after_s` is when the next one may start."""
+
+    def __init__(self, wait_s: float) -> None:
+        self.retry_after_s = max(1, math.ceil(wait_s))
+        self.message = (
+            "Too many payment attempts from your connection. "
+            f"Try again in {wait_in_words(self.retry_after_s)}."
+        )
+        super().__init__(self.message)
 
 
-def setup_rate_limit(
-    app: web.Application, limiter: RateLimiter, *, routes: Collection[str]
-) -> None:
-    """Apply `limiter` to the named routes of `app`, keyed by the client's address."""
-
-    @web.middleware
-    async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == "POST" and request.match_info.route.name in routes:
-            wait = limiter.acquire(request.remote or "unknown")
-            if wait:
-                seconds = math.ceil(wait)
-                raise TooManyRequests(
-                    headers={"Retry-After": str(seconds)},
-                    text=f"Too many payment attempts from your connection. Try again in {seconds} seconds.",
-                )
-        return await handler(request)
-
-    app.middlewares.append(rate_limit_middleware)
+def wait_in_words(seconds: int) -> str:
+    """'1 second', '45 seconds', '2 minutes': rounded up, so waiting that long is always enough."""
+    if seconds < 60:
+        count, unit = seconds, "second"
+    else:
+        count, unit = math.ceil(seconds / 60), "minute"
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"

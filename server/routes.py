@@ -14,6 +14,7 @@ def setup_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/", shop.index, name="index")
     router.add_post("/checkout", shop.checkout, name="checkout")
+    router.add_get("/checkout", shop.checkout_again, name="checkout_again")
     router.add_get("/payments/{payment_id}", shop.payment_status, name="payment_status")
     router.add_get("/payments/{payment_id}/live", live.payment_live, name="payment_live")
     router.add_get(

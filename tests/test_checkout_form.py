@@ -9,8 +9,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.keys import db_key
+from tests.checkout_form_html import focused, form_inputs
 from tests.conftest import count_rows
-from tests.pages import field_errors, payment_form, submit_order
+from tests.live import open_live, wait_for_status
+from tests.pages import field_errors, pay_on_hosted_page, payment_form, submit_order
 
 
 async def test_the_page_shows_the_shop_and_its_products(client: TestClient) -> None:
@@ -74,12 +76,12 @@ async def test_the_form_sends_the_customer_to_checkout(client: TestClient) -> No
         (
             {"product": "support-the-studio", "amount-support-the-studio": "ten"},
             "amount",
-            "Enter an amount as a number, like 25 or 25.50.",
+            "Enter the amount in digits, like 7,50 or 1.234,50.",
         ),
         (
             {"product": "support-the-studio", "amount-support-the-studio": ""},
             "amount",
-            "Enter the amount you want to pay.",
+            "Enter an amount from €5.00 to €1,000.00.",
         ),
     ],
 )
@@ -97,6 +99,82 @@ async def test_bad_fields_are_answered_beside_the_field_and_nothing_is_written(
     )
     assert errors.get(element) == message, errors
     assert await count_rows(client) == 0
+
+
+EMAIL_HINT = "Enter an email address like name@example.com, so we can send your receipt."
+
+
+@pytest.mark.parametrize(
+    ("fields", "errors"),
+    [
+        (
+            {
+                "product": "support-the-studio",
+                "amount-support-the-studio": "ten",
+                "name": " ",
+                "email": "ada@",
+            },
+            {
+                "amount-support-the-studio": "Enter the amount in digits, like 7,50 or 1.234,50.",
+                "name": "Enter your name.",
+                "email": EMAIL_HINT,
+            },
+        ),
+        (
+            {"quantity-drop-in-class": "9", "email": "ada@"},
+            {"quantity-drop-in-class": "Choose a quantity from 1 to 4.", "email": EMAIL_HINT},
+        ),
+        ({"name": "", "email": ""}, {"name": "Enter your name.", "email": EMAIL_HINT}),
+        (
+            {"product": "no-such-thing", "email": "ada@"},
+            {"product": "There is no product 'no-such-thing'.", "email": EMAIL_HINT},
+        ),
+    ],
+)
+async def test_every_wrong_field_is_answered_at_once_and_the_cursor_starts_at_the_first(
+    client: TestClient, fields: dict[str, str], errors: dict[str, str]
+) -> None:
+    status, _, html = await submit_order(client, **fields)
+    assert status == 400
+    assert field_errors(html) == errors
+    inputs = form_inputs(html)
+    # An unknown product is answered on the product list; its first choice is the box to fix.
+    boxes = ["product-drop-in-class" if error == "product" else error for error in errors]
+    for box, error in zip(boxes, errors, strict=True):
+        assert inputs[box]["aria-invalid"] == "true", box
+        assert inputs[box]["aria-describedby"] == f"{error}-error", box
+    assert focused(html) == boxes[:1]
+    for box, attrs in inputs.items():
+        if box not in boxes:
+            assert "aria-invalid" not in attrs, box
+    for field, typed in fields.items():
+        if field != "product":
+            assert inputs[field]["value"] == typed, field
+    assert await count_rows(client) == 0
+
+
+async def test_a_page_without_errors_puts_the_cursor_nowhere(client: TestClient) -> None:
+    assert focused(await (await client.get("/")).text()) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/checkout", "/"),
+        ("/checkout?product=ten-class-pass", "/?product=ten-class-pass"),
+        ("/checkout?product=https://evil.example/", "/"),
+        ("/checkout?product=no-such-thing", "/"),
+    ],
+)
+async def test_reloading_the_checkout_address_goes_back_to_the_payment_page(
+    client: TestClient, path: str, location: str
+) -> None:
+    response = await client.get(path, allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == location
+    page = await client.get(path)
+    assert page.status == 200
+    assert "Continue to secure payment" in await page.text()
 
 
 @pytest.mark.parametrize(
@@ -117,14 +195,40 @@ async def test_a_form_that_names_its_own_price_is_refused(
     assert await count_rows(client) == 0
 
 
-async def test_customer_chosen_amounts_use_major_units(client: TestClient) -> None:
+async def test_the_suggested_amount_is_written_as_the_shops_customers_write_it(
+    client: TestClient,
+) -> None:
+    html = await (await client.get("/?product=support-the-studio")).text()
+    suggested = form_inputs(html)["amount-support-the-studio"]["value"]
+    assert suggested == "10,00"  # euro: de_DE
+    status, _, _ = await submit_order(
+        client, product="support-the-studio", **{"amount-support-the-studio": suggested}
+    )
+    assert status == 303
+    row = await client.server.app[db_key].fetch_one("SELECT amount FROM payments")
+    assert row is not None
+    assert row["amount"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("typed", "amount"),
+    [
+        ("25.50", 2550),
+        ("25,50", 2550),  # the shop's customers (euro: de_DE) write the decimals after a comma
+        ("1.000", 100000),
+        ("€25.00", 2500),
+    ],
+)
+async def test_customer_chosen_amounts_are_read_as_the_shops_customers_write_them(
+    client: TestClient, typed: str, amount: int
+) -> None:
     status, location, _ = await submit_order(
-        client, product="support-the-studio", **{"amount-support-the-studio": "25.50"}
+        client, product="support-the-studio", **{"amount-support-the-studio": typed}
     )
     assert status == 303, location
     row = await client.server.app[db_key].fetch_one("SELECT amount, quantity FROM payments")
     assert row is not None
-    assert (row["amount"], row["quantity"]) == (2550, 1)
+    assert (row["amount"], row["quantity"]) == (amount, 1)
 
 
 async def test_values_survive_a_validation_error(client: TestClient) -> None:
@@ -172,17 +276,30 @@ async def test_the_same_form_with_other_details_is_a_new_payment(client: TestCli
     assert await count_rows(client) == 2
 
 
-async def test_checkout_creation_is_rate_limited_per_client(make_client) -> None:  # type: ignore[no-untyped-def]
-    client = await make_client(CHECKOUT_RATE_LIMIT="2")
-    for _ in range(2):
-        assert (await submit_order(client))[0] == 303
-    status, _, html = await submit_order(client)
-    assert status == 429
-    assert "Too many payment attempts" in html
-    response = await client.post(
-        "/api/checkout", json={"product": "drop-in-class", "name": "A", "email": "a@example.com"}
+async def test_the_same_form_sent_again_after_paying_starts_a_new_payment(
+    client: TestClient,
+) -> None:
+    # Paid, then Back twice to the payment page, and Continue again: the customer means to pay again.
+    hidden = await payment_form(client)
+    _, checkout_url, _ = await submit_order(client, hidden=hidden)
+    paid = await client.server.app[db_key].fetch_one(
+        "SELECT id FROM payments WHERE checkout_url = ?", (checkout_url,)
     )
-    assert response.status == 429
-    assert int(response.headers["Retry-After"]) >= 1
-    assert (await response.json())["error"]["message"].startswith("Too many payment attempts")
+    assert paid is not None
+    ws = await open_live(client, paid["id"])
+    assert (await pay_on_hosted_page(checkout_url))[0] == 303
+    await wait_for_status(ws, "succeeded")
+    await ws.close()
+    status, location, _ = await submit_order(client, hidden=hidden)
+    assert status == 303
+    assert "/_sandbox/pay/cs_test_" in location
+    assert location != checkout_url
+    again = await client.server.app[db_key].fetch_one(
+        "SELECT id, status FROM payments WHERE checkout_url = ?", (location,)
+    )
+    assert again is not None
+    assert again["id"] != paid["id"]
+    assert again["status"] == "pending"
+    # Sent a third time while that new checkout is open: still that one checkout.
+    assert (await submit_order(client, hidden=hidden))[1] == location
     assert await count_rows(client) == 2

@@ -12,6 +12,7 @@ from ..catalog import Product
 from ..keys import catalog_key, checkout_key, config_key, db_key
 from ..orders import InvalidOrder, order_from_json
 from ..payments import get_payment
+from ..rate_limit import TooManyAttempts
 from ..status_view import payment_snapshot
 from ..stripe_gateway import StripeUnavailable
 
@@ -57,7 +58,13 @@ async def create_checkout(request: web.Request) -> web.Response:
     # With an Idempotency-Key, a retried request returns the payment the first one created.
     request_key = f"api:{idempotency_key or secrets.token_urlsafe(16)}:{order.fingerprint()}"
     try:
-        result = await request.app[checkout_key].start(order, request_key)
+        result = await request.app[checkout_key].start(
+            order, request_key, client=request.remote or "unknown"
+        )
+    except TooManyAttempts as exc:
+        response = _error(429, None, exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     except StripeUnavailable as exc:
         return _error(502, None, exc.customer_message)
     payment = result.payment

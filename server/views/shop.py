@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import secrets
+from functools import partial
 
 from aiohttp import web
 
 from ..catalog import Product
-from ..keys import catalog_key, checkout_key, config_key, db_key
+from ..keys import catalog_key, checkout_key, config_key, db_key, live_hub_key
 from ..money import format_major
 from ..orders import InvalidOrder, order_from_form
 from ..payments import Payment, get_payment
+from ..rate_limit import TooManyAttempts
 from ..render import render
 from ..status_view import payment_snapshot
 from ..stripe_gateway import StripeUnavailable
@@ -31,13 +33,21 @@ async def checkout(request: web.Request) -> web.StreamResponse:
     try:
         order = order_from_form(request.app[catalog_key], values)
     except InvalidOrder as exc:
-        return _payment_page(request, values, errors={exc.field: exc.message}, status=400)
-    # The same form submitted twice with the same content reuses one payment and one Checkout Session.
+        return _payment_page(request, values, errors=exc.errors, status=400)
+    # The same form submitted twice with the same content reuses one payment and one Checkout
+    # Session while it is open; sent again once that payment is over, it starts a new one.
     form_token = values.get("form_token") or secrets.token_urlsafe(16)
     try:
         result = await request.app[checkout_key].start(
-            order, f"form:{form_token}:{order.fingerprint()}"
+            order,
+            f"form:{form_token}:{order.fingerprint()}",
+            client=request.remote or "unknown",
+            replace_finished=True,
         )
+    except TooManyAttempts as exc:
+        response = _payment_page(request, values, errors={"form": exc.message}, status=429)
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     except StripeUnavailable as exc:
         return _payment_page(request, values, errors={"form": exc.customer_message}, status=502)
     if result.redirect_to_checkout and result.payment.checkout_url:
@@ -47,20 +57,39 @@ async def checkout(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def checkout_again(request: web.Request) -> web.StreamResponse:
+    """GET /checkout, as after reloading a form that was answered there: back to the payment page."""
+    chosen = request.query.get("product", "")
+    target = request.app.router["index"].url_for()
+    if request.app[catalog_key].get(chosen):  # only a product on offer goes into the URL
+        target = target.with_query(product=chosen)
+    raise web.HTTPSeeOther(str(target))
+
+
 async def payment_status(request: web.Request) -> web.Response:
     payment = await _payment_or_404(request)
     shop_url = request.app[config_key].public_url + "/"
     snapshot = payment_snapshot(payment, request.app[catalog_key], shop_url=shop_url)
     # Back from checkout before Stripe's webhook: say we are confirming, not "waiting for payment".
     returning = "session_id" in request.query
-    response = render(request, "status.html", {"payment": snapshot, "returning": returning})
+    heartbeat_s = request.app[live_hub_key].heartbeat_every_s
+    context = {"payment": snapshot, "returning": returning, "heartbeat_s": heartbeat_s}
+    response = render(request, "status.html", context)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 async def payment_cancelled(request: web.Request) -> web.Response:
+    """Where the checkout's back link leads: the payment's real state, live like the status
+    page, since the tab may be old (history) or stay open while the payment goes on."""
     payment = await _payment_or_404(request)
-    return render(request, "cancelled.html", {"payment": payment})
+    shop_url = request.app[config_key].public_url + "/"
+    snapshot = payment_snapshot(payment, request.app[catalog_key], shop_url=shop_url)
+    heartbeat_s = request.app[live_hub_key].heartbeat_every_s
+    context = {"payment": snapshot, "returning": False, "heartbeat_s": heartbeat_s}
+    response = render(request, "cancelled.html", context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _payment_page(
@@ -74,8 +103,9 @@ def _payment_page(
         "selected": selected.id,
         "values": values,
         "errors": errors,
+        "focus": _first_invalid(errors, selected),
         "form_token": values.get("form_token") or secrets.token_urlsafe(16),
-        "amount_value": _amount_value,
+        "amount_value": partial(_amount_value, locale=catalog.locale),
     }
     return render(request, "index.html", context, status=status)
 
@@ -90,13 +120,25 @@ def _place_errors(errors: dict[str, str], product: Product) -> dict[str, str]:
     return {(field if field in shown else "form"): message for field, message in errors.items()}
 
 
-def _amount_value(product: Product, values: dict[str, str]) -> str:
-    """What the amount box shows: what the customer typed, else the first suggested amount."""
+def _first_invalid(errors: dict[str, str], product: Product) -> str | None:
+    """The id of the first box on the page with an error: the cursor starts there, without JavaScript."""
+    boxes = {  # in the order the page shows them
+        "product": f"product-{product.id}",
+        "amount": f"amount-{product.id}",
+        "quantity": f"quantity-{product.id}",
+        "name": "name",
+        "email": "email",
+    }
+    return next((box for field, box in boxes.items() if field in errors), None)
+
+
+def _amount_value(product: Product, values: dict[str, str], locale: str) -> str:
+    """What the amount box shows: what the customer typed, else the first suggested amount as they write it."""
     typed = values.get(f"amount-{product.id}")
     if typed is not None:
         return typed
     if product.custom_amount and product.custom_amount.presets:
-        return format_major(product.custom_amount.presets[0], product.currency)
+        return format_major(product.custom_amount.presets[0], product.currency, locale)
     return ""
 
 
