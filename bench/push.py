@@ -27,6 +27,9 @@ LEVELS = (1, 1_000, 10_000)
 CHANGE_RATE = 10.0  # status changes per second while measuring, for push and for polling alike
 POLL_INTERVAL = 2.0
 CONNECT_CONCURRENCY = 100  # below aiohttp's listen backlog of 128
+# What paydesk sends on a quiet live socket (server/live.py): proof of life, not a push, so a
+# heartbeat that lands between a webhook and its snapshot must not count as that snapshot.
+HEARTBEAT_FRAME = b'{"type": "heartbeat"}'
 
 
 class Changes:
@@ -69,6 +72,8 @@ class Watchers:
         self.frames: dict[str, list[float]] = {}
 
     def _on_frame(self, watcher: Watcher, at: float, payload: bytes) -> None:
+        if payload == HEARTBEAT_FRAME:
+            return
         self.frames.setdefault(watcher.payment_id, []).append(at)
 
     async def connect(self, payments: list[Seeded]) -> float:

@@ -35,11 +35,27 @@ class BoundedSender:
             self._task = asyncio.get_running_loop().create_task(self._send_queued())
         return True
 
+    async def send_if_idle(self, frame: str) -> None:
+        """Send `frame` now, unless the socket is busy: frames queued or on their way say as much,
+        and unsent bytes mean the client is behind. So this never waits on a client: with nothing
+        buffered the write completes at once, and it needs no task of its own."""
+        sending = self._task is not None and not self._task.done()
+        if sending or self.ws.closed or self.transport is None:
+            return
+        if self.transport.is_closing() or self.transport.get_write_buffer_size():
+            return
+        try:
+            await self.ws.send_str(frame)
+        except ConnectionError:
+            self.drop()
+
     async def _send_queued(self) -> None:
         while self._frames:
             frame = self._frames.popleft()
             try:
-                await asyncio.wait_for(self.ws.send_str(frame), SEND_TIMEOUT)
+                # A timeout scope, not wait_for: on Python 3.11 that wraps each send in a task.
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await self.ws.send_str(frame)
             except (TimeoutError, ConnectionError):
                 self.drop()
                 return

@@ -11,6 +11,11 @@ from .payments import Payment
 
 # States in which sending the customer back to the same Checkout Session still makes sense.
 CHECKOUT_OPEN = frozenset({Status.PENDING, Status.DECLINED})
+# States in which no money has moved: only then may a page tell the customer nothing was charged.
+# (A bank debit that is processing has been submitted: its money is on its way.)
+NOTHING_CHARGED = frozenset(
+    {Status.PENDING, Status.NOT_STARTED, Status.DECLINED, Status.EXPIRED, Status.FAILED}
+)
 
 
 def payment_snapshot(payment: Payment, catalog: Catalog, *, shop_url: str) -> dict[str, Any]:
@@ -26,8 +31,16 @@ def payment_snapshot(payment: Payment, catalog: Catalog, *, shop_url: str) -> di
     paid = status in (Status.SUCCEEDED, Status.PARTIALLY_REFUNDED)
     return {
         **payment.public_view(),
+        "reference": payment.reference,
         "amount_display": format_amount(payment.amount, payment.currency),
-        "view": {"key": view.key, "title": view.title, "detail": view_detail, "final": view.final},
+        "view": {
+            "key": view.key,
+            "title": view.title,
+            "detail": view_detail,
+            "final": view.final,
+            "outcome": view.outcome,
+        },
+        "nothing_charged": status in NOTHING_CHARGED,
         "checkout_url": payment.checkout_url if status in CHECKOUT_OPEN else None,
         "retry_url": f"{shop_url}?product={payment.product_id}",
         "next_step": (

@@ -1,6 +1,10 @@
 // Live payment status: a WebSocket pushes each change; polling the JSON endpoint is the fallback
 // when a socket cannot be held. Without this script the page shows the status it was served with
-// and a refresh link.
+// and a refresh link. The status page and the cancel page both run it.
+//
+// A socket can be open and still pass nothing (a proxy that accepts the upgrade and then holds it).
+// The server sends its snapshot at once, then a heartbeat frame every data-heartbeat-s seconds, so
+// a socket late with either is given up: the page polls and keeps trying a socket with backoff.
 //
 // A paid page keeps listening: a refund or a dispute can still follow, and the customer looking at
 // the page should see it. It stops for good at an end nothing follows (refunded, expired, failed).
@@ -14,6 +18,7 @@
   var returning = root.dataset.returning === "true";
   var version = parseInt(root.dataset.version, 10) || 0;
   var finished = root.dataset.final === "true";
+  var heartbeatMs = (parseFloat(root.dataset.heartbeatS) || 15) * 1000;
   var ENDS = { refunded: true, expired: true, failed: true, not_started: true };
   var ended = false;
   var note = document.getElementById("live-note");
@@ -22,8 +27,10 @@
   var POLL_SETTLED = 30000;   // after it: only refunds and disputes can still come
   var MAX_DELAY = 30000;
   var SOCKET_FAILURES_BEFORE_POLLING = 2;
+  var FIRST_FRAME_MS = 5000;  // the server sends its snapshot as soon as the socket opens
+  var SILENCE_MS = heartbeatMs * 2.5;  // one heartbeat late, and then some
   var CONFIRMING_TITLE = "Confirming your payment…";
-  var CONFIRMING_DETAIL = "Your bank or card issuer is confirming it with us. This usually takes a few seconds; this page updates by itself.";
+  var CONFIRMING_DETAIL = "Your bank or card issuer is confirming it with us. This usually takes a few seconds.";
 
   var socket = null;
   var retryDelay = 1000;
@@ -31,6 +38,7 @@
   var pollTimer = null;
   var pollEvery = 0;
   var reconnectTimer = null;
+  var silenceTimer = null;
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -51,7 +59,8 @@
     var key = p.view.key;
     var confirming = returning && key === "pending";
     var title = confirming ? CONFIRMING_TITLE : p.view.title;
-    document.getElementById("status").className = "status-card status-" + (confirming ? "confirming" : key);
+    var outcome = p.view.outcome ? " outcome-" + p.view.outcome : "";
+    document.getElementById("status").className = "status-card status-" + (confirming ? "confirming" : key) + outcome;
     document.getElementById("status-title").textContent = title;
     document.getElementById("status-detail").textContent = confirming ? CONFIRMING_DETAIL : p.view.detail;
     var actions = document.getElementById("status-actions");
@@ -65,6 +74,10 @@
     }
     document.title = title + " · " + shopName;
     root.dataset.status = key;
+    // The cancel page says nothing was charged; only while it is true.
+    document.querySelectorAll("[data-while-nothing-charged]").forEach(function (node) {
+      node.hidden = !p.nothing_charged;
+    });
     if (p.view.final && !finished) {
       finished = true;
       if (pollTimer) startPolling(true);  // slow down
@@ -78,6 +91,7 @@
     root.dataset.live = "ended";
     stopPolling();
     if (reconnectTimer) { clearTimeout(reconnectTimer); reconnectTimer = null; }
+    stopWatching();
     if (socket) { socket.onclose = null; socket.close(1000); socket = null; }
   }
 
@@ -114,8 +128,11 @@
     var url = new URL(liveUrl, window.location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     var delivered = false;
-    try { socket = new WebSocket(url.toString()); } catch (e) { socketFailed(); return; }
-    socket.onmessage = function (event) {
+    var ws;
+    try { ws = new WebSocket(url.toString()); } catch (e) { socketFailed(); return; }
+    socket = ws;
+    watch(ws, FIRST_FRAME_MS);
+    ws.onmessage = function (event) {
       if (!delivered) {
         // The server sends the current snapshot first: only now is the socket known to work.
         delivered = true;
@@ -123,9 +140,11 @@
         retryDelay = 1000;
         stopPolling();
       }
+      watch(ws, SILENCE_MS);  // a snapshot or a heartbeat: either says the socket still works
       try { accept(JSON.parse(event.data)); } catch (e) { /* ignore a frame we cannot read */ }
     };
-    socket.onclose = function () {
+    ws.onclose = function () {
+      stopWatching();
       socket = null;
       if (!delivered) { socketFailed(); return; }
       // A socket that worked and dropped (a phone asleep, a proxy timeout): catch up, then reconnect.
@@ -134,8 +153,30 @@
     };
   }
 
+  function watch(ws, ms) {
+    stopWatching();
+    silenceTimer = setTimeout(function () { socketSilent(ws); }, ms);
+  }
+
+  function stopWatching() {
+    if (silenceTimer) { clearTimeout(silenceTimer); silenceTimer = null; }
+  }
+
+  function socketSilent(ws) {
+    // Open but saying nothing: as good as no socket. Poll now, and try a fresh socket later.
+    silenceTimer = null;
+    if (socket !== ws) return;
+    ws.onmessage = null;
+    ws.onclose = null;
+    ws.close();
+    socket = null;
+    failures += 1;
+    startPolling(false);
+    scheduleReconnect();
+  }
+
   function socketFailed() {
-    // Proxies that block upgrades, or accept them and never pass a frame: poll meanwhile.
+    // Proxies that refuse the upgrade: after a second refusal in a row, poll meanwhile.
     failures += 1;
     if (failures >= SOCKET_FAILURES_BEFORE_POLLING) startPolling(false);
     scheduleReconnect();
@@ -148,14 +189,21 @@
     reconnectTimer = setTimeout(function () { reconnectTimer = null; connect(); }, jittered);
   }
 
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState !== "visible" || ended) return;
-    poll();  // the tab was asleep: catch up at once
+  function catchUp() {
+    if (ended) return;
+    poll();  // the tab was asleep or kept in the history cache: catch up at once
     if (!socket) {
       retryDelay = 1000;
       if (reconnectTimer) { clearTimeout(reconnectTimer); reconnectTimer = null; }
       connect();
     }
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") catchUp();
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) catchUp();
   });
 
   showNote();

@@ -11,9 +11,14 @@ from aiohttp.test_utils import TestClient
 
 
 async def next_snapshot(ws: ClientWebSocketResponse, timeout: float = 10.0) -> dict[str, Any]:
-    message = await ws.receive(timeout=timeout)
-    assert message.type is WSMsgType.TEXT, message
-    return json.loads(message.data)
+    """The next payment frame; heartbeats, which only say the socket is alive, are passed over."""
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await ws.receive()
+            assert message.type is WSMsgType.TEXT, message
+            frame = json.loads(message.data)
+            if frame.get("type") != "heartbeat":
+                return frame
 
 
 async def wait_for_status(

@@ -1,11 +1,13 @@
-"""GET /payments/{id}/live: snapshots on connect and after each change, several tabs, slow clients, shutdown."""
+"""GET /payments/{id}/live: snapshots on connect and after each change, heartbeats, several tabs, slow clients, shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType
+from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient
 
 from server.keys import live_hub_key
@@ -133,3 +135,55 @@ async def test_sockets_refuse_compression_to_keep_idle_watchers_small(client: Te
     )  # offered as browsers do
     assert ws.compress == 0
     await ws.close()
+
+
+async def test_a_quiet_socket_gets_a_heartbeat_the_page_can_read(client: TestClient) -> None:
+    await seeded(client)
+    hub = client.server.app[live_hub_key]
+    hub.heartbeat_every_s = 0.3  # the status page's deadline follows it (data-heartbeat-s)
+    ws = await open_live(client, flows.PAYMENT_ID)
+    assert (await next_snapshot(ws))["type"] == "payment"  # the snapshot comes first, at once
+    for _ in range(3):  # and then, while nothing changes, heartbeats keep coming
+        message = await ws.receive(timeout=3)
+        assert message.type is WSMsgType.TEXT, message
+        assert json.loads(message.data) == {"type": "heartbeat"}
+    # A change between heartbeats is pushed as usual, and heartbeats go on after it.
+    for event in flows.card_success(flows.Stripe("hand-built")):
+        await post_event(client, event)
+    frames = await frames_until(ws, lambda f: f["type"] == "heartbeat")
+    assert [f["payment"]["status"] for f in frames[:-1]][-1] == "succeeded"
+    await ws.close()
+    async with asyncio.timeout(5):
+        while hub.count:  # gone from the hub, heartbeats included
+            await asyncio.sleep(0.05)
+
+
+async def test_the_status_page_tells_its_script_how_often_heartbeats_come(
+    client: TestClient,
+) -> None:
+    await seeded(client)
+    client.server.app[live_hub_key].heartbeat_every_s = 7.5
+    html = await (await client.get(f"/payments/{flows.PAYMENT_ID}")).text()
+    assert 'data-heartbeat-s="7.5"' in html
+
+
+async def test_the_snapshot_carries_the_customer_reference(client: TestClient) -> None:
+    await seeded(client)
+    ws = await open_live(client, flows.PAYMENT_ID)
+    frame = await next_snapshot(ws)
+    assert frame["payment"]["reference"] == flows.PAYMENT_ID[:12]
+    assert frame["payment"]["nothing_charged"] is True
+    await ws.close()
+
+
+async def frames_until(
+    ws: ClientWebSocketResponse, done: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    """Every frame read, heartbeats included, until one satisfies `done` (that one last)."""
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        while not frames or not done(frames[-1]):
+            message = await ws.receive()
+            assert message.type is WSMsgType.TEXT, message
+            frames.append(json.loads(message.data))
+    return frames

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from server.keys import config_key
-from tests.seed import seed_payment
+from tests import lifecycle_events as flows
+from tests.seed import fetch_payment, seed_payment
+from tests.test_webhooks import post_event
 
 
 async def test_the_status_page_shows_the_payment_without_the_full_email(client: TestClient) -> None:
@@ -25,16 +28,136 @@ async def test_the_status_page_shows_the_payment_without_the_full_email(client: 
     assert (
         'href="/payments/pay_status_page_test_0001"' in html
     )  # a refresh link works without JavaScript
+    assert "<dt>Reference</dt><dd><code>pay_status_p</code></dd>" in html
 
 
-async def test_the_cancel_page_says_nothing_was_charged_and_offers_to_try_again(
+async def test_the_cancel_page_says_nothing_was_charged_and_offers_the_same_checkout(
     client: TestClient,
 ) -> None:
     await seed_payment(client, "pay_cancel_page_test_0001", session_id="cs_test_cancel")
     html = await (await client.get("/payments/pay_cancel_page_test_0001/cancelled")).text()
-    assert "Nothing was charged" in html
-    assert "/?product=support-the-studio" in html
+    assert "nothing was charged for Support the studio (€25.00)" in html
     assert "/_sandbox/pay/cs_test_cancel" in html  # back to the same checkout
+    assert 'data-live-url="/payments/pay_cancel_page_test_0001/live"' in html  # it goes live
+    assert "<code>pay_cancel_p</code>" in html  # the reference, as on the status page
+
+
+def events_to(state: str) -> list[dict[str, Any]]:
+    """Stripe's events that take the lifecycle test payment to `state`, in their natural order."""
+    s = flows.Stripe("hand-built")
+    return {
+        "pending": [],
+        "declined": flows.decline_then_success(s)[:3],
+        "expired": flows.expiry(s),
+        "failed": flows.async_failure(s),
+        "processing": flows.async_success(s)[:4],
+        "succeeded": flows.card_success(s),
+        "partially_refunded": flows.partial_then_full_refund(s)[:6],
+        "refunded": flows.partial_then_full_refund(s),
+        "disputed": flows.dispute_won(s)[:5],
+    }[state]
+
+
+async def payment_in(client: TestClient, state: str) -> str:
+    if state == "not_started":  # only checkout sets it, when Stripe could not be reached
+        await seed_payment(client, flows.PAYMENT_ID, amount=flows.AMOUNT, status="not_started")
+        return flows.PAYMENT_ID
+    await seed_payment(
+        client,
+        flows.PAYMENT_ID,
+        session_id=flows.SESSION_ID,
+        intent_id=flows.PI_ID,
+        amount=flows.AMOUNT,
+    )
+    for event in events_to(state):
+        assert (await post_event(client, event))[0] == 200
+    assert (await fetch_payment(client, flows.PAYMENT_ID)).status == state
+    return flows.PAYMENT_ID
+
+
+@pytest.mark.parametrize(
+    ("state", "title", "nothing_charged"),
+    [
+        ("pending", "Waiting for your payment", True),
+        ("not_started", "Your payment could not be started", True),
+        ("declined", "Your payment was declined", True),
+        ("expired", "This checkout has expired", True),
+        ("failed", "Your bank payment failed", True),
+        ("processing", "Your bank payment is being processed", False),
+        ("succeeded", "Paid", False),
+        ("partially_refunded", "Paid, partly refunded", False),
+        ("refunded", "Refunded", False),
+        ("disputed", "This payment is disputed", False),
+    ],
+)
+async def test_the_cancel_page_shows_the_real_state_and_says_nothing_was_charged_only_when_true(
+    client: TestClient, state: str, title: str, nothing_charged: bool
+) -> None:
+    payment_id = await payment_in(client, state)
+    response = await client.get(f"/payments/{payment_id}/cancelled")
+    html = await response.text()
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "no-store"  # history shows it anew
+    assert f'<h2 class="status-headline" id="status-title">{title}</h2>' in html
+    assert f'data-status="{state}"' in html
+    assert ("nothing was charged" in html.lower()) is nothing_charged, html
+    assert ("not charged" in html.lower()) is False  # the old words, whatever the state
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/payments/pay_status_page_test_0001",
+        "/payments/pay_status_page_test_0001?session_id=cs_test_page",  # "confirming"
+        "/payments/pay_status_page_test_0001/cancelled",
+    ],
+)
+async def test_without_javascript_no_page_claims_to_update_by_itself(
+    client: TestClient, path: str
+) -> None:
+    await seed_payment(client, "pay_status_page_test_0001", session_id="cs_test_page")
+    html = await (await client.get(path)).text()
+    assert "updates by itself" not in html
+    assert "Refresh this page" in html
+
+
+async def test_while_the_bank_asks_for_3d_secure_the_status_page_says_so(
+    client: TestClient,
+) -> None:
+    await payment_in(client, "pending")
+    s = flows.Stripe("hand-built")
+    for event in flows.three_d_secure_success(s)[:2]:  # created, requires_action
+        assert (await post_event(client, event))[0] == 200
+    html = await (await client.get(f"/payments/{flows.PAYMENT_ID}")).text()
+    assert "Your bank is asking you to confirm" in html
+    assert "Confirm the payment on the checkout page or in your bank" in html
+    assert "Continue to payment" in html  # where the confirmation happens
+
+
+@pytest.mark.parametrize(
+    ("flow", "outcome", "title"),
+    [
+        ("dispute_won", "won", "Dispute closed"),
+        ("dispute_lost", "lost", "Dispute closed"),
+    ],
+)
+async def test_a_closed_dispute_shows_its_outcome_not_a_warning(
+    client: TestClient, flow: str, outcome: str, title: str
+) -> None:
+    await payment_in(client, "pending")
+    for event in getattr(flows, flow)(flows.Stripe("hand-built")):
+        assert (await post_event(client, event))[0] == 200
+    html = await (await client.get(f"/payments/{flows.PAYMENT_ID}")).text()
+    assert f'class="status-card status-disputed outcome-{outcome}"' in html
+    assert f">{title}</h2>" in html
+    css = await (await client.get("/static/style.css")).text()
+    assert f".status-card.outcome-{outcome} .status-icon" in css
+
+
+async def test_an_open_dispute_keeps_its_warning(client: TestClient) -> None:
+    await payment_in(client, "disputed")
+    html = await (await client.get(f"/payments/{flows.PAYMENT_ID}")).text()
+    assert 'class="status-card status-disputed"' in html
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,27 @@ class CustomerView:
     title: str  # what happened, in plain words
     detail: str  # what the customer can do next
     final: bool  # nothing left for the customer to wait for: the page may stop listening
+    # How a closed dispute ended ("won", "lost", "warning_closed"): the card pictures the outcome,
+    # not a warning. None for every other state.
+    outcome: str | None = None
+
+
+# Stripe's event for a card payment waiting on the customer's bank (3-D Secure); it changes no
+# status, so it is read from the facts' seen event types.
+AUTHENTICATION_REQUESTED = "payment_intent.requires_action"
+CLOSED_DISPUTE = frozenset({"won", "lost", "warning_closed"})
 
 
 def customer_view(status: Status, facts: Facts, *, amount: int, currency: str) -> CustomerView:
     """The status page's words; `amount` and `currency` come from the payment record."""
     title, detail = _words(status, facts, amount, currency.lower())
-    return CustomerView(key=str(status), title=title, detail=detail, final=status in SETTLED)
+    return CustomerView(
+        key=str(status),
+        title=title,
+        detail=detail,
+        final=status in SETTLED,
+        outcome=_dispute_outcome(facts) if status is Status.DISPUTED else None,
+    )
 
 
 def _words(status: Status, facts: Facts, amount: int, currency: str) -> tuple[str, str]:
@@ -28,11 +43,16 @@ def _words(status: Status, facts: Facts, amount: int, currency: str) -> tuple[st
         return format_amount(minor, currency)
 
     match status:
-        case Status.PENDING:
+        case Status.PENDING if AUTHENTICATION_REQUESTED in facts.seen:
             return (
-                "Waiting for your payment",
-                "Finish paying on the checkout page; this page updates by itself.",
+                "Your bank is asking you to confirm",
+                "Confirm the payment on the checkout page or in your bank's app;"
+                " nothing is charged until you do.",
             )
+        # No "this page updates by itself": only the page's script may say so, as without it
+        # the page does not.
+        case Status.PENDING:
+            return "Waiting for your payment", "Finish paying on the checkout page."
         case Status.NOT_STARTED:
             return (
                 "Your payment could not be started",
@@ -70,6 +90,11 @@ def _words(status: Status, facts: Facts, amount: int, currency: str) -> tuple[st
         case Status.DISPUTED:
             return _dispute_words(facts)
     raise AssertionError(f"no words for status {status!r}")  # a new Status needs its words
+
+
+def _dispute_outcome(facts: Facts) -> str | None:
+    dispute = facts.latest_dispute
+    return dispute.status if dispute and dispute.status in CLOSED_DISPUTE else None
 
 
 def _dispute_words(facts: Facts) -> tuple[str, str]:
