@@ -28,6 +28,7 @@ PASSWORD = "correct horse battery staple"
 # Cheap argon2 costs: a test hashes many passwords; production keeps argon2-cffi's defaults.
 FAST = ConsoleSettings(argon2_time_cost=1, argon2_memory_kib=8 * 1024, argon2_parallelism=1)
 SANDBOX_KEY = {"Authorization": "Bearer sk_test_x"}
+CSRF_COOKIE = "paydesk_csrf"
 HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
 
 
@@ -56,8 +57,10 @@ async def form_of(client: TestClient, path: str) -> dict[str, str]:
 
 
 async def csrf_token(client: TestClient) -> str:
-    """The browser's CSRF token, getting the cookie from the login page when there is none yet."""
-    return (await form_of(client, "/admin/login"))["csrf_token"]
+    """The browser's CSRF token: the cookie every form echoes, set by the first page it loads."""
+    if CSRF_COOKIE not in client.session.cookie_jar.filter_cookies(client.make_url("/")):
+        assert (await client.get("/admin/login")).status == 200
+    return client.session.cookie_jar.filter_cookies(client.make_url("/"))[CSRF_COOKIE].value
 
 
 async def sign_in(

@@ -178,7 +178,9 @@ async def test_login_is_throttled_after_five_wrong_passwords(console: TestClient
     )
     assert response.status == 429
     assert 800 < int(response.headers["Retry-After"]) <= 900
-    assert "Too many wrong passwords" in await response.text()
+    text = await response.text()
+    assert "Too many wrong passwords from your connection. Try again in 15 minutes." in text
+    assert "(s)" not in text
 
 
 async def test_logout_revokes_the_session_on_the_server(console: TestClient) -> None:
@@ -189,6 +191,29 @@ async def test_logout_revokes_the_session_on_the_server(console: TestClient) -> 
     assert response.status == 303
     assert await count_rows(console, "console_sessions") == 0
     assert await get_as(console, token, "/admin") == 303
+
+
+async def test_signing_out_says_so_on_the_login_page(console: TestClient) -> None:
+    await sign_in(console)
+    response = await post_form(console, "/admin/logout")
+    login = await console.get(response.headers["Location"])
+    assert login.url.path == "/admin/login"
+    html = await login.text()
+    assert "You are signed out." in html
+    assert 'name="password"' in html  # and the operator can sign in again right there
+    assert "You are signed out." not in await (await console.get("/admin/login")).text()
+
+
+async def test_before_any_password_the_console_says_how_to_set_one(console: TestClient) -> None:
+    html = await (await console.get("/admin")).text()  # redirected to the login page
+    assert "No console password is set yet." in html
+    assert "setup link paydesk printed in its log" in html
+    assert "<code>python run.py set-password</code>, then reload this page" in html
+    assert 'name="password"' not in html  # no sign-in form that cannot work
+    await set_password(console.server.app[db_key], PASSWORD, FAST.password_hasher())
+    html = await (await console.get("/admin")).text()
+    assert "No console password is set yet." not in html
+    assert 'name="password"' in html
 
 
 @pytest.mark.parametrize(
@@ -261,6 +286,10 @@ async def test_the_setup_link_sets_the_first_password_once(
 ) -> None:  # type: ignore[no-untyped-def]
     client = await start_console(aiohttp_server, aiohttp_client, app_env)
     path = setup_link(caplog.records)
+    page = await (await client.get(path)).text()
+    # The rules come before the first try, not only in the error after it.
+    assert "The password needs at least 12 characters" in page
+    assert 'minlength="12"' in page
     fields = await form_of(client, path)
     mismatch = await client.post(
         path, data={**fields, "password": PASSWORD, "confirm": "other"}, allow_redirects=False

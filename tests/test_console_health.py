@@ -83,3 +83,6 @@ async def test_health_counts_refused_and_unmatched_webhooks_and_mail_trouble(
     ) == ("1", "1", "1")
     assert "550 5.1.1 No such user here" in html
     assert "421 Try later" in html
+    assert "failed after 9 attempts" in html
+    assert "retrying after 1 attempt<" in html  # one attempt, not "1 attempt(s)"
+    assert "(s)" not in html

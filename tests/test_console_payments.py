@@ -278,3 +278,114 @@ async def test_the_list_query_stays_on_an_index_at_100000_payments(tmp_path: Pat
                 assert not re.search(r"SCAN payments(?! USING)", plan), (name, plan)
     finally:
         await db.close()
+
+
+REFERENCE_ID = "pay_Kq3xW9zTfA1b-cD_eFgHiJkLmN0p"
+NEIGHBOUR_ID = "pay_Kq3xW9zUzzzzzzzzzzzzzzzzzzzz"  # shares the first 9 characters
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        (REFERENCE_ID[:12], [REFERENCE_ID]),  # the reference the customer reads out
+        (REFERENCE_ID[:9], [REFERENCE_ID, NEIGHBOUR_ID]),  # newest first
+        (REFERENCE_ID[:8], [REFERENCE_ID, NEIGHBOUR_ID]),
+        (REFERENCE_ID, [REFERENCE_ID]),
+        ("pay_Kq3xW9zV", []),
+        ("cs_test_kq3x", [REFERENCE_ID]),
+        ("pi_kq3x", [REFERENCE_ID]),
+        ("mary@example.net", [REFERENCE_ID]),
+        ("Somerville", [REFERENCE_ID]),
+    ],
+)
+async def test_search_finds_a_payment_by_its_reference_and_stripe_ids(
+    console: TestClient, q: str, expected: list[str]
+) -> None:
+    await insert_payments(
+        console,
+        [
+            payment_row(
+                REFERENCE_ID,
+                created_at=BASE + 1,
+                name="Mary Somerville",
+                email="mary@example.net",
+                intent_id="pi_kq3x",
+            ),
+            payment_row(NEIGHBOUR_ID, created_at=BASE),
+        ],
+    )
+    await console.server.app[db_key].write(
+        lambda conn: conn.execute(
+            "UPDATE payments SET checkout_session_id = 'cs_test_kq3x' WHERE id = ?", (REFERENCE_ID,)
+        )
+    )
+    response = await console.get("/admin/payments", params={"q": q})
+    assert response.status == 200
+    assert listed_ids(await response.text()) == expected
+
+
+async def test_a_reference_too_short_to_tell_payments_apart_gets_a_message(
+    console: TestClient,
+) -> None:
+    response = await console.get("/admin/payments", params={"q": "pay_Kq3"})
+    assert response.status == 400
+    assert "Type at least 8 characters of the payment reference" in await response.text()
+
+
+async def test_a_reference_search_reads_a_range_of_the_primary_key(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "big.db")
+    try:
+        await db.migrate(MIGRATIONS_FOLDER)
+        await insert_payments(
+            db,
+            [
+                payment_row(f"pay_{n:06d}Xy", created_at=BASE + n * 7_000, intent_id=f"pi_{n:06d}")
+                for n in range(20_000)
+            ],
+        )
+        await db.write(lambda conn: conn.execute("ANALYZE"))
+        sql, params = list_sql(parse_filter({"q": "pay_01234"}), None, 51)
+        plan = " | ".join(row[3] for row in await db.fetch_all("EXPLAIN QUERY PLAN " + sql, params))
+        assert "(id>? AND id<?)" in plan, plan
+        assert [row["id"] for row in await db.fetch_all(sql, params)] == [
+            f"pay_{n:06d}Xy" for n in reversed(range(12340, 12350))
+        ]
+    finally:
+        await db.close()
+
+
+async def test_the_detail_page_shows_the_customers_reference(console: TestClient) -> None:
+    await insert_payments(console, [payment_row(REFERENCE_ID, created_at=BASE)])
+    html = await (await console.get(f"/admin/payments/{REFERENCE_ID}")).text()
+    assert f'<span class="mono" data-reference>{REFERENCE_ID[:12]}</span>' in html
+
+
+async def test_the_detail_page_shows_only_what_applies_to_the_payments_state(
+    console: TestClient,
+) -> None:
+    paid = await paid_payment(console)
+    html = await (await console.get(f"/admin/payments/{paid.id}")).text()
+    assert "Checkout expires" not in html
+    assert "Checkout attempts" not in html
+    assert "Checkout could not be opened" not in html
+    assert "Left to refund" in html
+
+    expires_at = now_ms() // 1000 + 3600
+    await insert_payments(console, [payment_row("pay_waiting", created_at=BASE, status="pending")])
+    await console.server.app[db_key].write(
+        lambda conn: conn.execute(
+            "UPDATE payments SET expires_at = ? WHERE id = 'pay_waiting'", (expires_at,)
+        )
+    )
+    html = await (await console.get("/admin/payments/pay_waiting")).text()
+    assert "Checkout expires" in html
+    assert "Left to refund" not in html  # nothing was paid yet
+    assert "Checkout could not be opened" not in html
+
+
+async def test_every_row_of_the_list_is_one_link_to_its_payment(console: TestClient) -> None:
+    await insert_payments(console, [payment_row(REFERENCE_ID, created_at=BASE, name="Mary")])
+    html = await (await console.get("/admin/payments")).text()
+    row = html.split("<tbody>", 1)[1].split("</tr>", 1)[0]
+    links = re.findall(r"<a [^>]*>", row)
+    assert links == [f'<a class="row-link" href="/admin/payments/{REFERENCE_ID}">']

@@ -1,4 +1,8 @@
-"""The daily revenue chart as plain SVG geometry, drawn on the server (no script, no library)."""
+"""The daily revenue chart as plain SVG geometry, drawn on the server (no script, no library).
+
+The page stretches the SVG to its width at a fixed height and sets the labels in HTML around it,
+so on a phone the bars keep their height and the text its size.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from datetime import date
 
 from ..money import format_amount
 
-WIDTH, HEIGHT = 600, 180
-TOP, BOTTOM, LEFT = 16, 24, 4  # room for the top label and the dates below
+WIDTH, HEIGHT = 600, 160
+TOP, BOTTOM, LEFT = 4, 1, 0  # the best day's bar stops short of the top; the axis line below
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ MAX_QUERY = 200
 PRODUCT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 STRIPE_LIKE_ID = re.compile(r"^[A-Za-z]{2,5}_[A-Za-z0-9_-]{4,}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PAYMENT_ID_PREFIX = re.compile(r"^pay_[A-Za-z0-9_-]*$")
+# "pay_" and 4 more: the customer's 12-character reference, or any start of it this long.
+MIN_REFERENCE = 8
 CURSOR = re.compile(r"^(\d{1,16})\.(pay_[A-Za-z0-9_-]{1,64})$")
 END_OF_TIME = 2**63 - 1  # the first page's keyset bound: every payment is before it
 
@@ -74,6 +77,11 @@ def parse_filter(query: Mapping[str, str]) -> PaymentFilter:
     q = query.get("q", "").strip()
     if len(q) > MAX_QUERY:
         raise FilterError("q", f"Search for at most {MAX_QUERY} characters.")
+    if PAYMENT_ID_PREFIX.match(q) and len(q) < MIN_REFERENCE:
+        raise FilterError(
+            "q",
+            f"Type at least {MIN_REFERENCE} characters of the payment reference, like pay_Ab3d.",
+        )
     status_text = query.get("status", "").strip()
     try:
         status = Status(status_text) if status_text else None
@@ -137,8 +145,8 @@ def _search(q: str) -> tuple[list[str], list[Any]]:
         return [], []
     if STRIPE_LIKE_ID.match(q):
         prefix = q.split("_", 1)[0].lower()
-        if prefix == "pay":
-            return ["id = ?"], [q]
+        if prefix == "pay":  # the whole id or the start of it, such as the customer's reference
+            return _id_prefix(q)
         if prefix == "cs":
             return ["checkout_session_id = ?"], [q]
         if prefix == "pi":
@@ -158,6 +166,16 @@ def _search(q: str) -> tuple[list[str], list[Any]]:
         pattern,
         pattern,
     ]
+
+
+def _id_prefix(prefix: str) -> tuple[list[str], list[Any]]:
+    """Ids starting with `prefix`, as a range on the primary key: every id in it starts so.
+
+    The upper bound is the prefix with its last character raised by one, the first text after
+    every id that starts with the prefix. From 8 characters on, the range holds a handful of rows.
+    """
+    after_all = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return ["id >= ? AND id < ?"], [prefix, after_all]
 
 
 @dataclass(frozen=True)

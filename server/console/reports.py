@@ -12,9 +12,9 @@ from ..lifecycle import Facts, Status
 from ..webhook_stats import WebhookStats
 from .queries import day_start_ms
 from .stats import (
+    FAILED,
     PAID,
     PERIODS,
-    UNDECIDED,
     Dashboard,
     OpenDispute,
     PaidPayment,
@@ -30,11 +30,13 @@ DAY_MS = 24 * 60 * 60 * 1000
 async def load_dashboard(db: Database, now: int) -> Dashboard:
     today = utc_day(now)
     starts = [day_start_ms(today - timedelta(days=days - 1)) for _, days in PERIODS]
-    undecided = [str(s) for s in UNDECIDED]
+    failed = [str(s) for s in FAILED]
+    # Failed: declined or a failed debit, or expired after a declined try (the decline stays in the facts).
     counts = await db.fetch_one(
         f"SELECT {', '.join('coalesce(sum(created_at >= ?), 0)' for _ in starts)} FROM payments"  # noqa: S608
-        " WHERE created_at >= ? AND status NOT IN (?, ?)",
-        (*starts, min(starts), *undecided),
+        " WHERE created_at >= ? AND (status IN (?, ?)"
+        " OR (status = ? AND json_extract(facts, '$.decline') IS NOT NULL))",
+        (*starts, min(starts), *failed, str(Status.EXPIRED)),
     )
     paid_statuses = sorted(str(s) for s in PAID)
     rows = await db.fetch_all(

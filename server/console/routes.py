@@ -11,6 +11,7 @@ PAYMENT = "/admin/payments/{payment_id}"
 
 def add_console_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/admin", pages.dashboard, name="admin.dashboard")
+    router.add_get("/admin/figures", pages.dashboard_figures, name="admin.dashboard_figures")
     router.add_get("/admin/login", access.login_form, name="admin.login")
     router.add_post("/admin/login", access.login_submit, name="admin.login")
     router.add_post("/admin/logout", access.logout, name="admin.logout")

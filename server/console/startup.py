@@ -10,6 +10,7 @@ from aiohttp import web
 from ..keys import config_key, db_key
 from .keys import console_key
 from .sessions import create_setup_token, has_password
+from .wording import minutes_to_wait
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,9 @@ async def setup_link_ctx(app: web.Application) -> AsyncIterator[None]:
         token = await create_setup_token(db, lifetime)
         link = app[config_key].public_url + str(app.router["admin.setup"].url_for(token=token))
         log.warning(
-            "No console password is set. Open this one-time link within %d minutes to set it: %s "
+            "No console password is set. Open this one-time link within %s to set it: %s "
             "(or run: python run.py set-password)",
-            lifetime // 60,
+            minutes_to_wait(lifetime),
             link,
         )
     yield

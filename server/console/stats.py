@@ -7,8 +7,10 @@ The definitions (docs/console.md says the same in words):
 - gross = the paid payments' amounts; refunded = what was refunded of them (never more than the
   amount); withheld = the amount of disputes that are open (needs_response, under_review) or
   lost, never more than what is left after refunds; revenue (net) = gross - refunded - withheld;
-- success rate = paid / payments decided (paid, declined, expired, failed, not_started), leaving
-  out those still pending or processing; refund rate = paid payments with any refund / paid;
+- success rate = paid / (paid + failed); *failed* is a payment the customer tried and could not
+  make: declined (also when the customer then left and the checkout expired) or a bank debit that
+  failed. Checkouts left without a try (expired, not_started) and payments still pending or
+  processing are not failures and are not counted; refund rate = paid payments with any refund / paid;
 - average = gross / number of paid payments, per currency.
 """
 
@@ -21,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from ..lifecycle import Facts, Status
 
 PAID = frozenset({Status.SUCCEEDED, Status.PARTIALLY_REFUNDED, Status.REFUNDED, Status.DISPUTED})
-UNDECIDED = frozenset({Status.PENDING, Status.PROCESSING})
+FAILED = frozenset({Status.DECLINED, Status.FAILED})  # and expired after a declined attempt
 WITHHELD_DISPUTES = frozenset({"needs_response", "under_review", "lost"})
 CLOSED_DISPUTES = frozenset({"won", "lost", "warning_closed"})
 PERIODS: tuple[tuple[str, int], ...] = (("Today", 1), ("Last 7 days", 7), ("Last 30 days", 30))
@@ -85,12 +87,13 @@ class Period:
     since: date
     by_currency: Mapping[str, Money]
     paid: int
-    decided: int
+    failed: int
     refunded_payments: int
 
     @property
     def success_rate(self) -> float | None:
-        return self.paid / self.decided if self.decided else None
+        tried = self.paid + self.failed
+        return self.paid / tried if tried else None
 
     @property
     def refund_rate(self) -> float | None:
@@ -105,10 +108,10 @@ class Dashboard:
     currencies: list[str] = field(default_factory=list)  # most gross first
 
 
-def summarize(paid: Sequence[PaidPayment], decided_counts: Sequence[int], today: date) -> Dashboard:
-    """Figures for each period; `decided_counts[i]` is the decided payments since period i began."""
+def summarize(paid: Sequence[PaidPayment], failed_counts: Sequence[int], today: date) -> Dashboard:
+    """Figures for each period; `failed_counts[i]` is the failed payments since period i began."""
     periods = []
-    for (label, days), decided in zip(PERIODS, decided_counts, strict=True):
+    for (label, days), failed in zip(PERIODS, failed_counts, strict=True):
         since = today - timedelta(days=days - 1)
         chosen = [p for p in paid if utc_day(p.created_at) >= since]
         totals: dict[str, Money] = {}
@@ -120,7 +123,7 @@ def summarize(paid: Sequence[PaidPayment], decided_counts: Sequence[int], today:
                 since=since,
                 by_currency=dict(sorted(totals.items(), key=lambda kv: -kv[1].gross)),
                 paid=len(chosen),
-                decided=decided,
+                failed=failed,
                 refunded_payments=sum(1 for p in chosen if p.refunded > 0),
             )
         )

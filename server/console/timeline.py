@@ -12,6 +12,7 @@ from ..db import Database
 from ..money import format_amount
 from ..payments import Payment
 from .refunds import REASONS, RefundRequest
+from .wording import count
 
 MAIL_KINDS = {
     "receipt": "Receipt to the customer",
@@ -21,6 +22,7 @@ MAIL_KINDS = {
     "async_failed_operator": "Failed bank payment notice to you",
     "refund_confirmation": "Refund confirmation",
     "dispute_alert": "Dispute alert to you",
+    "dispute_closed": "Dispute outcome to you",
 }
 REQUEST_STATES = {
     "sending": "being sent to Stripe",
@@ -61,7 +63,7 @@ def mail_entry(row: aiosqlite.Row) -> Entry:
     if "subject" in keys and row["subject"]:
         parts.append(f"“{row['subject']}”")
     if state == "sent" and row["sent_at"]:
-        parts.append(f"after {row['attempts']} attempt(s)")
+        parts.append(f"after {count(row['attempts'], 'attempt')}")
     if row["last_error"]:
         parts.append(f"server said: {row['last_error']}")
     if "message_id" in keys and row["message_id"]:

@@ -50,7 +50,33 @@
     return li;
   }
 
+  // The dashboard's figures and chart, fetched again from the server after payments change (at
+  // most one request at a time; changes arriving meanwhile are covered by one more fetch after it).
+  var figures = {busy: false, again: false, timer: null};
+  function refreshFigures() {
+    var box = document.querySelector("[data-figures]");
+    if (!box) return;
+    if (figures.busy) { figures.again = true; return; }
+    figures.busy = true;
+    fetch(box.getAttribute("data-figures-url"), {credentials: "same-origin", headers: {Accept: "text/html"}})
+      .then(function (response) {
+        // Redirected: the session ended, and the login page is not figures.
+        if (!response.ok || response.redirected) return null;
+        return response.text();
+      })
+      .then(function (html) { if (html !== null) box.innerHTML = html; }, function () {})
+      .then(function () {
+        figures.busy = false;
+        if (figures.again) { figures.again = false; refreshFigures(); }
+      });
+  }
+  function figuresSoon() {
+    clearTimeout(figures.timer);
+    figures.timer = setTimeout(refreshFigures, 300);  // a burst of changes makes one request
+  }
+
   function show(payment) {
+    figuresSoon();
     var feed = document.querySelector("[data-live-feed]");
     if (feed) {
       var old = feed.querySelector('[data-payment-id="' + CSS.escape(payment.id) + '"]');
@@ -74,13 +100,24 @@
     function connect() {
       var scheme = location.protocol === "https:" ? "wss://" : "ws://";
       var ws = new WebSocket(scheme + location.host + document.body.getAttribute("data-live-url"));
-      ws.onopen = function () { delay = 1000; say("live"); };
+      ws.onopen = function () {
+        delay = 1000;
+        say("live");
+        var box = document.querySelector("[data-figures]");
+        if (box) {
+          // Changes made while the socket was down never arrive as frames: catch up once.
+          if (box.classList.contains("was-live")) figuresSoon();
+          box.classList.add("is-live", "was-live");
+        }
+      };
       ws.onmessage = function (event) {
         var frame = JSON.parse(event.data);
         if (frame.type === "payment") show(frame.payment);
       };
       ws.onclose = function () {
         say("reconnecting…");
+        var box = document.querySelector("[data-figures]");
+        if (box) box.classList.remove("is-live");
         setTimeout(connect, delay);
         delay = Math.min(delay * 2, 30000);
       };

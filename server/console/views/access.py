@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 from aiohttp import web
 
 from ...keys import db_key
 from ..guard import clear_session_cookie, operator_page, public, safe_next, set_session_cookie
 from ..keys import console_key, session_key
 from ..sessions import (
+    MAX_PASSWORD_LENGTH,
     check_password,
     close_session,
     has_password,
@@ -19,6 +18,7 @@ from ..sessions import (
     setup_token_usable,
     use_setup_token,
 )
+from ..wording import minutes_to_wait
 from .common import console_error, page, see_other
 
 SETUP_NEEDED = (
@@ -37,6 +37,7 @@ def _login_page(
     error: str | None = None,
     next_url: str | None = None,
     status: int = 200,
+    setup_needed: bool = False,
 ) -> web.Response:
     return page(
         request,
@@ -45,6 +46,8 @@ def _login_page(
             "error": error,
             "next_url": next_url or safe_next(request.query.get("next")) or "",
             "expired": request.query.get("expired") == "1",
+            "signed_out": request.query.get("done") == "signed-out",
+            "setup_needed": setup_needed,
         },
         status=status,
     )
@@ -52,7 +55,7 @@ def _login_page(
 
 @public
 async def login_form(request: web.Request) -> web.Response:
-    return _login_page(request)
+    return _login_page(request, setup_needed=not await has_password(request.app[db_key]))
 
 
 @public
@@ -65,7 +68,7 @@ async def login_submit(request: web.Request) -> web.Response:
     if wait:
         response = _login_page(
             request,
-            error=f"Too many wrong passwords from your connection. Try again in {math.ceil(wait / 60)} minute(s).",
+            error=f"Too many wrong passwords from your connection. Try again in {minutes_to_wait(wait)}.",
             next_url=next_url,
             status=429,
         )
@@ -96,7 +99,7 @@ async def logout(request: web.Request) -> web.Response:
     session = request[session_key]
     await close_session(request.app[db_key], session.token_hash)
     await request.app[console_key].feed.close(only=session.token_hash)
-    redirect = see_other(request, "admin.login")
+    redirect = see_other(request, "admin.login", {"done": "signed-out"})
     clear_session_cookie(redirect)
     raise redirect
 
@@ -108,7 +111,20 @@ SETUP_GONE = "This setup link was already used or has expired. Restart paydesk f
 async def setup_form(request: web.Request) -> web.Response:
     if not await setup_token_usable(request.app[db_key], request.match_info["token"]):
         return console_error(request, 404, SETUP_GONE)
-    return page(request, "admin/setup.html", {"error": None, "token": request.match_info["token"]})
+    return _setup_page(request, None, request.match_info["token"])
+
+
+def _setup_page(
+    request: web.Request, error: str | None, token: str, status: int = 200
+) -> web.Response:
+    """The setup form; it states the password rules before the first try."""
+    rules = {
+        "min_length": request.app[console_key].settings.min_password_length,
+        "max_length": MAX_PASSWORD_LENGTH,
+    }
+    return page(
+        request, "admin/setup.html", {"error": error, "token": token, **rules}, status=status
+    )
 
 
 @public
@@ -123,7 +139,7 @@ async def setup_submit(request: web.Request) -> web.Response:
         password, confirm, request.app[console_key].settings.min_password_length
     )
     if problem:
-        return page(request, "admin/setup.html", {"error": problem, "token": token}, status=400)
+        return _setup_page(request, problem, token, status=400)
     if not await use_setup_token(db, token, password, request.app[console_key].hasher):
         return console_error(request, 404, SETUP_GONE)  # another tab used it a moment ago
     session_token = await open_session(db, _client(request))

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ...render import render
 from ..keys import session_key
+from ..wording import count, time_left
 
 NAV = (
     ("admin.dashboard", "Dashboard"),
@@ -43,6 +44,8 @@ def page(
             "signed_in": session_key in request,
             "when": when,
             "percent": percent,
+            "count": count,
+            "time_left": time_left,
             **(context or {}),
         },
         status=status,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -18,23 +19,34 @@ from ..reports import load_dashboard, load_health, load_open_disputes
 from .common import page
 
 
+async def _figures(request: web.Request) -> dict[str, Any]:
+    """The context of the figures and the chart (templates/admin/_figures.html)."""
+    stamp = now_ms()
+    figures = await load_dashboard(request.app[db_key], stamp)
+    charts = [bar_chart(points, currency) for currency, points in figures.daily.items()]
+    return {"figures": figures, "charts": charts, "as_of": stamp}
+
+
 @operator_page
 async def dashboard(request: web.Request) -> web.Response:
     db = request.app[db_key]
-    figures = await load_dashboard(db, now_ms())
-    charts = [bar_chart(points, currency) for currency, points in figures.daily.items()]
     recent = await list_payments(db, PaymentFilter(), None, 10)
     return page(
         request,
         "admin/dashboard.html",
         {
-            "figures": figures,
-            "charts": charts,
+            **await _figures(request),
             "disputes": await load_open_disputes(db),
             "now_s": time.time(),
             "recent": recent.payments,
         },
     )
+
+
+@operator_page
+async def dashboard_figures(request: web.Request) -> web.Response:
+    """The dashboard's figures alone: the open dashboard fetches them again when a payment changes."""
+    return page(request, "admin/_figures.html", await _figures(request))
 
 
 def _products(request: web.Request) -> list[tuple[str, str]]:
