@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -287,12 +288,10 @@ def _mail_settings(settings: _Settings) -> dict[str, Any]:
     password = settings.text("SMTP_PASSWORD")
     if password and not username:
         raise ConfigError("SMTP_PASSWORD: set SMTP_USERNAME too, or remove the password")
+    # Unset, mail comes from the catalog's [shop] contact_email, with the shop's name.
     mail_from = settings.text("MAIL_FROM")
-    if host and not mail_from:
-        raise ConfigError(
-            "MAIL_FROM: required when SMTP_HOST is set, like 'Harbour Yoga <pay@harbour-yoga.example>'"
-        )
-    if mail_from and "@" not in mail_from:
+    local, at, domain = parseaddr(mail_from)[1].partition("@")
+    if mail_from and not (local and at and domain and "@" not in domain):
         raise ConfigError(
             f"MAIL_FROM: expected an address like 'Shop <pay@example.com>', got {mail_from!r}"
         )

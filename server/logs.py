@@ -1,25 +1,35 @@
-"""Logging set-up: one format, and no payment capability ids in any log line, access log included."""
+"""Logging set-up: one format, and no payment ids or setup tokens in any log line, access log included."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-# A payment id opens its status page, so it is treated like a password in logs.
-PAYMENT_ID = re.compile(r"pay_[A-Za-z0-9_-]{6,}")
+# A payment id opens its status page, so it is treated like a password in logs. (Not "pay_"
+# inside a longer token, such as a setup token.)
+PAYMENT_ID = re.compile(r"(?<![A-Za-z0-9_-])pay_[A-Za-z0-9_-]{6,}")
+# A setup token sets the console password. It is in the setup link's path, and in the Referer
+# of the form posted from that page; `token=` covers a link that carries it as a query.
+SETUP_TOKEN = re.compile(r"(/admin/setup/|[?&]token=)[^\s\"'?&#/]+")
+# The one logger allowed to show a setup token: it prints the link the operator must open.
+SETUP_LINK_LOGGER = "server.console.startup"
 
 
-def redact(text: str) -> str:
-    return PAYMENT_ID.sub(lambda m: m.group(0)[:8] + "…", text)
+def redact(text: str, *, setup_tokens: bool = True) -> str:
+    text = PAYMENT_ID.sub(lambda m: m.group(0)[:8] + "…", text)
+    return SETUP_TOKEN.sub(r"\1…", text) if setup_tokens else text
 
 
 class RedactingFilter(logging.Filter):
-    """Redacts payment ids from every record, whichever logger wrote it."""
+    """Redacts payment ids and setup tokens from every record, whichever logger wrote it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(str(record.msg))
-        if record.args:
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        tokens = record.name != SETUP_LINK_LOGGER
+        record.msg = redact(str(record.msg), setup_tokens=tokens)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact(a, setup_tokens=tokens) if isinstance(a, str) else a for a in record.args
+            )
         return True
 
 

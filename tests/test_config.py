@@ -152,3 +152,16 @@ def test_a_bad_setting_stops_start_up_with_one_line() -> None:
     assert result.stderr.strip().splitlines() == [
         "paydesk: PORT: expected a number from 1 to 65535, got 'nope'"
     ]
+
+
+def test_mail_from_is_optional_with_an_smtp_host() -> None:
+    """Unset, mail comes from the catalog's shop (docs/mail.md): nothing to refuse at start-up."""
+    config = load_config({"SMTP_HOST": "mail.example"}, env_file=None)
+    assert (config.smtp_host, config.mail_from) == ("mail.example", "")
+
+
+@pytest.mark.parametrize("value", ["pay@", "Shop <shop>", "x@y@z"])
+def test_a_mail_from_without_a_whole_address_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"MAIL_FROM": value}, env_file=None)
+    assert str(caught.value).startswith("MAIL_FROM: expected an address like")

@@ -23,3 +23,43 @@ def test_the_filter_redacts_message_and_arguments(caplog: pytest.LogCaptureFixtu
     assert "pay_AbCdEfGhIjKlMnOpQrStUvWx" not in caplog.text
     assert "pay_ZyXwVuTsRqPoNmLkJiHgFeDc" not in caplog.text
     assert caplog.text.count("pay_") == 2
+
+
+TOKEN = "xTlaIVIwEtjD3625f5QRZvznAWb4Viui30RvXTzIZUE"
+
+
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        (
+            f'127.0.0.1 "GET /admin/setup/{TOKEN} HTTP/1.1" 200 "-" "Firefox"',
+            '127.0.0.1 "GET /admin/setup/… HTTP/1.1" 200 "-" "Firefox"',
+        ),
+        (  # the form posted from the setup page names it in its Referer
+            f'"POST /admin/setup/{TOKEN} HTTP/1.1" 303 "https://pay.example/admin/setup/{TOKEN}"',
+            '"POST /admin/setup/… HTTP/1.1" 303 "https://pay.example/admin/setup/…"',
+        ),
+        (
+            f'"GET /admin/setup?token={TOKEN}&x=1 HTTP/1.1"',
+            '"GET /admin/setup?token=…&x=1 HTTP/1.1"',
+        ),
+    ],
+)
+def test_setup_tokens_are_taken_out(line: str, redacted: str) -> None:
+    assert redact(line) == redacted
+
+
+def test_only_the_setup_link_itself_shows_its_token(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.handler.addFilter(RedactingFilter())
+    link = f"http://127.0.0.1:8080/admin/setup/{TOKEN}"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("server.console.startup").warning("Open this link: %s", link)
+        logging.getLogger("aiohttp.access").info(f'"GET /admin/setup/{TOKEN} HTTP/1.1" 200')
+        logging.getLogger("server.console.views").info("setup page for %s", link)
+    lines = caplog.text.splitlines()
+    assert [line for line in lines if TOKEN in line] == [lines[0]]
+    assert lines[0].endswith(f"Open this link: {link}")
+
+
+def test_pay_inside_a_longer_token_is_not_a_payment_id() -> None:
+    assert redact("abcpay_AbCdEfGhIjKl", setup_tokens=False) == "abcpay_AbCdEfGhIjKl"

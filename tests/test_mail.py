@@ -20,7 +20,9 @@ from server.config import load_config
 from server.keys import config_key, db_key, mail_sender_key
 from server.mail import RetryPolicy, mail_sender_context
 from server.mail.commands import resend_receipt
+from server.payments import payment_reference
 from tests import lifecycle_events as flows
+from tests.live import next_snapshot
 from tests.pages import pay_on_hosted_page
 from tests.seed import seed_payment
 from tests.smtp_server import HangingServer, SmtpServer, with_mail_sender
@@ -110,15 +112,28 @@ def summary(messages: list[email.message.EmailMessage]) -> list[tuple[str, str]]
     return sorted((str(m["To"]), str(m["Subject"])) for m in messages)
 
 
-RECEIPT = (ADA, "Your receipt from Harbour Yoga Studio — €25.00")
-NOTICE = (ADMIN, "New payment: €25.00 from Ada Lovelace — Support the studio")
-PROCESSING = (ADA, "Your bank payment of €25.00 to Harbour Yoga Studio is processing")
-FAILED = (ADA, "Your bank payment of €25.00 to Harbour Yoga Studio did not go through")
-FAILED_NOTICE = (ADMIN, "Bank payment failed: €25.00 from Ada Lovelace — Support the studio")
+# The app runs on the sandbox, so every subject says the mail is about a test payment.
+REF = payment_reference(flows.PAYMENT_ID)
+RECEIPT = (ADA, f"[TEST] Your receipt from Harbour Yoga Studio — €25.00 (ref. {REF})")
+NOTICE = (ADMIN, "[TEST] New payment: €25.00 from Ada Lovelace — Support the studio")
+PROCESSING = (
+    ADA,
+    f"[TEST] Your bank payment of €25.00 to Harbour Yoga Studio is processing (ref. {REF})",
+)
+FAILED = (
+    ADA,
+    f"[TEST] Your bank payment of €25.00 to Harbour Yoga Studio did not go through (ref. {REF})",
+)
+FAILED_NOTICE = (
+    ADMIN,
+    "[TEST] Bank payment failed: €25.00 from Ada Lovelace — Support the studio",
+)
 DISPUTE = (
     ADMIN,
-    "URGENT: dispute opened on payment of €25.00 from Ada Lovelace — respond by 21 Nov",
+    "[TEST] URGENT: dispute opened on payment of €25.00 from Ada Lovelace — respond by 21 Nov",
 )
+DISPUTE_WON = (ADMIN, "[TEST] Dispute won: €25.00 from Ada Lovelace — Support the studio")
+DISPUTE_LOST = (ADMIN, "[TEST] Dispute lost: €25.00 from Ada Lovelace — Support the studio")
 FLOW_MAIL = {
     "card success": (flows.card_success, [RECEIPT, NOTICE]),
     "bank payment that succeeds": (flows.async_success, [RECEIPT, NOTICE, PROCESSING]),
@@ -127,12 +142,13 @@ FLOW_MAIL = {
         flows.partial_then_full_refund,
         [
             RECEIPT,
-            (ADA, "Refund of €10.00 from Harbour Yoga Studio"),
-            (ADA, "Refund of €15.00 from Harbour Yoga Studio"),
+            (ADA, f"[TEST] Refund of €10.00 from Harbour Yoga Studio (ref. {REF})"),
+            (ADA, f"[TEST] Refund of €15.00 from Harbour Yoga Studio (ref. {REF})"),
             NOTICE,
         ],
     ),
-    "dispute": (flows.dispute_lost, [DISPUTE, RECEIPT, NOTICE]),
+    "dispute lost": (flows.dispute_lost, [DISPUTE, RECEIPT, NOTICE, DISPUTE_LOST]),
+    "dispute won": (flows.dispute_won, [DISPUTE, RECEIPT, NOTICE, DISPUTE_WON]),
 }
 
 
@@ -146,7 +162,7 @@ async def test_a_payment_sends_the_right_mail_to_the_right_people(
     messages = await smtp.wait_for(len(expected))
     assert summary(messages) == sorted(expected)
     for message in messages:
-        urgent = message["Subject"].startswith("URGENT")
+        urgent = "URGENT:" in message["Subject"]
         assert (message["X-Priority"] == "1") is urgent
 
 
@@ -173,7 +189,7 @@ async def test_an_explicit_resend_is_the_one_way_to_a_second_receipt(
     assert await resend_receipt(client.server.app[config_key], flows.PAYMENT_ID) == 0
     client.server.app[mail_sender_key].wake()  # a separate process cannot; the sender polls too
     await smtp.wait_for(3)
-    receipts = [m for m in smtp.accepted if str(m["Subject"]).startswith("Your receipt")]
+    receipts = [m for m in smtp.accepted if str(m["Subject"]).startswith("[TEST] Your receipt")]
     assert len(receipts) == 2 and len(smtp.accepted) == 3
     assert receipts[0]["Message-ID"] != receipts[1]["Message-ID"]
 
@@ -220,7 +236,7 @@ async def test_a_hanging_mail_server_does_not_hold_up_payments(start_paydesk: St
             amount=flows.AMOUNT,
         )
         ws = await client.ws_connect(f"/payments/{flows.PAYMENT_ID}/live")
-        assert (await ws.receive_json(timeout=2))["payment"]["status"] == "pending"
+        assert (await next_snapshot(ws, timeout=2))["payment"]["status"] == "pending"
         events = flows.partial_then_full_refund(flows.Stripe("hand-built"))
         for event in events[:3]:  # paid: the receipt sends the sender to the silent server
             await post(client, event)
@@ -230,9 +246,9 @@ async def test_a_hanging_mail_server_does_not_hold_up_payments(start_paydesk: St
         started = time.monotonic()
         for event in events[3:]:  # refunded, while the sender waits up to 5 s on the server
             await post(client, event)
-        frame = await ws.receive_json(timeout=2)
+        frame = await next_snapshot(ws, timeout=2)
         while frame["payment"]["status"] != "refunded":
-            frame = await ws.receive_json(timeout=2)
+            frame = await next_snapshot(ws, timeout=2)
         assert time.monotonic() - started < 2
         assert server.connections == 1  # still the same stuck connection
         assert {row["status"] for row in await outbox(client)} == {"pending"}
@@ -281,7 +297,8 @@ async def test_without_smtp_host_mail_is_written_to_a_folder(
     ]
     assert summary(messages) == sorted([RECEIPT, NOTICE])  # type: ignore[arg-type]
     for message in messages:
-        assert message["Message-ID"] and message["Date"] and message["From"] == "paydesk@localhost"
+        assert message["Message-ID"] and message["Date"]
+        assert message["From"] == "Harbour Yoga Studio <hello@harbour-yoga.example>"
         assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None
     assert not list(folder.glob("*.part"))
     said = [r.getMessage() for r in caplog.records if "SMTP_HOST" in r.getMessage()]
@@ -307,13 +324,32 @@ async def test_a_card_payment_through_the_sandbox_mails_receipt_and_notice(
     ).json()
     assert (await pay_on_hosted_page(checkout["checkout_url"]))[0] == 303
     messages = await smtp.wait_for(2)
+    ref = payment_reference(checkout["payment_id"])
     assert summary(messages) == sorted(
         [
-            (ADA, "Your receipt from Harbour Yoga Studio — €30.00"),
-            (ADMIN, "New payment: €30.00 from Ada Lovelace — Drop-in class"),
+            (ADA, f"[TEST] Your receipt from Harbour Yoga Studio — €30.00 (ref. {ref})"),
+            (ADMIN, "[TEST] New payment: €30.00 from Ada Lovelace — Drop-in class"),
         ]
     )
     receipt = next(m for m in messages if m["To"] == ADA)
     text = receipt.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert checkout["status_url"] in text
     assert "https://harbour-yoga.example/schedule" in text  # the product's next step
+    # What the sandbox's charge said about the card, as Stripe says it.
+    assert "Paid with:            Visa ending in 4242" in text.splitlines()
+    assert f"Payment reference:    {ref}" in text.splitlines()
+    assert "TEST MODE: this message is about a test payment." in text
+
+
+async def test_with_smtp_host_and_no_mail_from_mail_comes_from_the_shop(
+    start_paydesk: StartPaydesk, smtp: SmtpServer
+) -> None:
+    env = {k: v for k, v in smtp_env(smtp.port).items() if k != "MAIL_FROM"}
+    client = await start_paydesk(**env)
+    await pay(client)
+    messages = await smtp.wait_for(2)
+    for message in messages:
+        assert message["From"] == "Harbour Yoga Studio <hello@harbour-yoga.example>"
+        assert message["Message-ID"].endswith("@harbour-yoga.example>")
+    # The envelope sender too: bounces reach the shop, not a made-up localhost address.
+    assert {sender for sender, _ in smtp.envelopes} == {"hello@harbour-yoga.example"}

@@ -136,5 +136,10 @@ async def test_commands_need_the_database(
     )
     assert await show_outbox(config) == 1
     assert await resend_receipt(config, flows.PAYMENT_ID) == 1
-    assert "no database at" in capsys.readouterr().err
+    missing = tmp_path / "missing.db"
+    refusal = (
+        f"paydesk: no database at {missing}: start paydesk once or run `python run.py migrate`,"
+        " or set DATABASE_URL\n"
+    )
+    assert capsys.readouterr().err == refusal * 2
     assert not (tmp_path / "missing.db").exists()

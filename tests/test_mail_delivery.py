@@ -16,7 +16,7 @@ from server.config import SmtpSecurity, load_config
 from server.keys import catalog_key, config_key, db_key
 from server.lifecycle import Facts
 from server.mail import MailSender, RetryPolicy
-from server.mail.compose import Composer
+from server.mail.compose import Composer, from_address
 from server.mail.outbox import OutboxRow
 from server.mail.transport import SmtpTransport
 from server.mail.wiring import app_links
@@ -62,7 +62,8 @@ def make_sender(
         **settings,
     )
     composer = Composer(config, app[catalog_key], app_links(app, config))
-    return MailSender(app[db_key], composer, SmtpTransport(config), policy=policy, idle=idle)
+    transport = SmtpTransport(config, from_address(config, app[catalog_key].shop))
+    return MailSender(app[db_key], composer, transport, policy=policy, idle=idle)
 
 
 @pytest.fixture

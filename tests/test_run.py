@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession, WSMsgType
+from aiohttp import ClientSession
 
 from tests.conftest import PROJECT_ROOT, wait_until_ok
+from tests.live import wait_for_status
 from tests.pages import pay_on_hosted_page
 
 
@@ -53,11 +55,7 @@ async def test_run_py_takes_a_payment_pushes_it_mails_the_receipt_and_stops_clea
         checkout = await answer.json()
         async with session.ws_connect(f"{base}/payments/{checkout['payment_id']}/live") as ws:
             assert (await pay_on_hosted_page(checkout["checkout_url"]))[0] == 303
-            async with asyncio.timeout(15):
-                async for message in ws:
-                    assert message.type is WSMsgType.TEXT, message
-                    if message.json()["payment"]["status"] == "succeeded":
-                        break
+            await wait_for_status(ws, "succeeded", timeout=15)
     async with asyncio.timeout(15):
         while not await asyncio.to_thread(receipt_written, Path(app_env["MAIL_DIR"])):
             await asyncio.sleep(0.1)
@@ -72,3 +70,159 @@ async def test_run_py_takes_a_payment_pushes_it_mails_the_receipt_and_stops_clea
 
 def receipt_written(folder: Path) -> bool:
     return any("Your receipt" in path.read_text() for path in folder.glob("*.eml"))
+
+
+# -- Commands work on the server's database, and say which -----------------------------------
+
+NO_DATABASE = (
+    "paydesk: no database at {path}: start paydesk once or run `python run.py migrate`,"
+    " or set DATABASE_URL"
+)
+
+
+def run_py(
+    *args: str, env: dict[str, str], cwd: Path = PROJECT_ROOT
+) -> subprocess.CompletedProcess[str]:
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STRIPE_", "SMTP_")) and k != "DATABASE_URL"
+    }
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
+        cwd=cwd,
+        env={**inherited, **env},
+        input="a long and memorable passphrase\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["outbox"],
+        ["resend", "pay_AbCdEfGhIjKlMnOp"],
+        ["set-password"],
+        ["create-token", "bookkeeping"],
+        ["list-tokens"],
+        ["revoke-token", "1"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_a_command_refuses_a_database_that_is_not_there(tmp_path: Path, command: list[str]) -> None:
+    missing = tmp_path / "elsewhere" / "paydesk.db"
+    result = run_py(*command, env={"DATABASE_URL": f"sqlite:///{missing}"})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"paydesk: database {missing}",
+        NO_DATABASE.format(path=missing),
+    ]
+    assert not missing.exists() and not missing.parent.exists()  # nothing was created
+
+
+def test_commands_read_the_env_file_as_the_server_does_and_only_migrate_creates(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "data" / "paydesk.db"
+    (tmp_path / ".env").write_text(f"DATABASE_URL=sqlite:///{database}\n")
+    # Started from the folder with the .env, as the server is; nothing in the environment says it.
+    env: dict[str, str] = {}
+    migrated = run_py("migrate", env=env, cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    assert migrated.stderr.splitlines()[0] == f"paydesk: database {database}"
+    assert database.is_file()
+    created = run_py("create-token", "bookkeeping", env=env, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert created.stderr.splitlines() == [f"paydesk: database {database}"]
+    listed = run_py("list-tokens", env=env, cwd=tmp_path)
+    assert listed.stderr.splitlines() == [f"paydesk: database {database}"]
+    assert "bookkeeping" in listed.stdout
+
+
+# -- The log shows what an operator acts on --------------------------------------------------
+
+SETUP_LINK = re.compile(r"Open this one-time link .* (http://\S+/admin/setup/(\S+)) ")
+
+
+class LoggedPaydesk:
+    """`python run.py` with its log going to a file, started by the `logged_paydesk` fixture."""
+
+    def __init__(self, app_env: dict[str, str], log: Path, env: dict[str, str]) -> None:
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SMTP_"))}
+        self.log = log
+        self.base = f"http://127.0.0.1:{app_env['PORT']}"
+        self._out = log.open("w")
+        self._process = subprocess.Popen(
+            [sys.executable, "run.py"],
+            cwd=PROJECT_ROOT,
+            env={**inherited, **app_env, **env, "PYTHONUNBUFFERED": "1"},
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def stop(self) -> str:
+        """Stop it (so every line is written) and return its whole log."""
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+        self._out.close()
+        return self.log.read_text()
+
+
+@pytest.fixture
+def logged_paydesk(
+    app_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., LoggedPaydesk]]:
+    started: list[LoggedPaydesk] = []
+
+    def start(**env: str) -> LoggedPaydesk:
+        started.append(LoggedPaydesk(app_env, tmp_path / "paydesk.log", env))
+        return started[-1]
+
+    yield start
+    for paydesk in started:
+        paydesk.stop()
+
+
+async def visit_setup_link_and_health(paydesk: LoggedPaydesk) -> str:
+    """Open the setup link the log printed and the health check, then stop; the whole log."""
+    await wait_until_ok(paydesk.base + "/healthz")
+    link = SETUP_LINK.search(await asyncio.to_thread(paydesk.log.read_text))
+    assert link
+    async with ClientSession() as session:
+        async with session.get(link.group(1)) as page:
+            assert page.status == 200
+        async with session.get(paydesk.base + "/healthz") as health:
+            assert health.status == 200
+    return await asyncio.to_thread(paydesk.stop)
+
+
+async def test_the_access_log_is_off_by_default(
+    logged_paydesk: Callable[..., LoggedPaydesk],
+) -> None:
+    output = await visit_setup_link_and_health(logged_paydesk())
+    assert SETUP_LINK.search(output)
+    assert "aiohttp.access" not in output
+    assert '"GET /healthz' not in output
+
+
+async def test_with_access_log_on_no_line_but_the_setup_link_shows_the_token(
+    logged_paydesk: Callable[..., LoggedPaydesk],
+) -> None:
+    output = await visit_setup_link_and_health(logged_paydesk(ACCESS_LOG="1"))
+    link = SETUP_LINK.search(output)
+    assert link
+    token = link.group(2)
+    access = [line for line in output.splitlines() if "aiohttp.access" in line]
+    assert any('"GET /healthz HTTP/1.1" 200' in line for line in access)
+    assert any('"GET /admin/setup/… HTTP/1.1" 200' in line for line in access)
+    [only] = [line for line in output.splitlines() if token in line]
+    assert "No console password is set" in only

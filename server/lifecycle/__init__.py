@@ -28,7 +28,7 @@ Public API:
 """
 
 from .events import HANDLED_TYPES, EventFacts, References, event_references, facts_from_event
-from .facts import Decline, Dispute, Facts, Refund, derive_status, paid_amount
+from .facts import Decline, Dispute, Facts, PaymentMethod, Refund, derive_status, paid_amount
 from .labels import CustomerView, customer_view
 from .status import RANK, SETTLED, Status
 from .transition import MailIntent, MailKind, Outcome, apply, headline, mails_for
@@ -45,6 +45,7 @@ __all__ = [
     "MailIntent",
     "MailKind",
     "Outcome",
+    "PaymentMethod",
     "References",
     "Refund",
     "Status",

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .facts import Decline, Dispute, Facts, Refund
+from .facts import Decline, Dispute, Facts, PaymentMethod, Refund
 
 Event = Mapping[str, Any]  # a Stripe event as json.loads gives it, after its signature was checked
 
@@ -126,6 +126,34 @@ def _pi_failed(obj: Mapping[str, Any], created: int, event_id: str) -> Facts:
     )
 
 
+def _charge_paid(obj: Mapping[str, Any], created: int, event_id: str) -> Facts:
+    return Facts(paid=True, method=_method(obj, created, event_id))
+
+
+def _charge_pending(obj: Mapping[str, Any], created: int, event_id: str) -> Facts:
+    return Facts(processing=True, method=_method(obj, created, event_id))
+
+
+def _method(obj: Mapping[str, Any], created: int, event_id: str) -> PaymentMethod | None:
+    """The charge's card brand and last 4, or a bank debit's last 4, for the receipt. Only
+    charges that went through (or are on their way) are asked: a declined card did not pay."""
+    details = obj.get("payment_method_details")
+    if not isinstance(details, Mapping):
+        return None
+    method_type = _str(details.get("type"))
+    if method_type is None:
+        return None
+    own = details.get(method_type)  # Stripe keeps each type's details under the type's name
+    own = own if isinstance(own, Mapping) else {}
+    return PaymentMethod(
+        type=method_type,
+        brand=_str(own.get("brand")),
+        last4=_str(own.get("last4")),
+        created=created,
+        event_id=event_id,
+    )
+
+
 def _charge_failed(obj: Mapping[str, Any], created: int, event_id: str) -> Facts:
     outcome = obj.get("outcome")
     outcome = outcome if isinstance(outcome, Mapping) else {}
@@ -150,6 +178,7 @@ def _charge_refunded(obj: Mapping[str, Any], created: int, event_id: str) -> Fac
         charge_refunded=_int(obj.get("amount_refunded")),
         fully_refunded=obj.get("refunded") is True,
         refunds=dict(_refund(r) for r in refunds if _str(r.get("id"))),
+        method=_method(obj, created, event_id),
     )
 
 
@@ -198,8 +227,8 @@ EXTRACTORS: Mapping[str, Extractor] = {
     "payment_intent.payment_failed": _pi_failed,
     "payment_intent.requires_action": RECORDED,
     "payment_intent.created": RECORDED,
-    "charge.succeeded": PAID,
-    "charge.pending": PROCESSING,
+    "charge.succeeded": _charge_paid,
+    "charge.pending": _charge_pending,
     "charge.failed": _charge_failed,
     "charge.refunded": _charge_refunded,
     "refund.created": _refund_event,

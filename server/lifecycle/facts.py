@@ -99,6 +99,23 @@ class Dispute:
 
 
 @dataclass(frozen=True)
+class PaymentMethod:
+    """How the customer paid, from the charge that went through: a card's brand and last 4
+    digits, or a bank debit's last 4 (Stripe's `charge.payment_method_details`)."""
+
+    type: str  # Stripe's payment method type: card, sepa_debit, ...
+    brand: str | None  # cards only: visa, mastercard, amex, ...
+    last4: str | None
+    created: int  # of the event that reported it: the latest (created, event_id) wins
+    event_id: str
+
+    def later(self, other: PaymentMethod | None) -> PaymentMethod:
+        if other is None:
+            return self
+        return max(self, other, key=lambda m: (m.created, m.event_id))
+
+
+@dataclass(frozen=True)
 class Facts:
     """One payment's merged facts. Treat the mappings as read-only; `merge` returns a new Facts."""
 
@@ -113,6 +130,7 @@ class Facts:
     fully_refunded: bool = False  # a charge said refunded=true
     refunds: Mapping[str, Refund] = field(default_factory=dict)
     disputes: Mapping[str, Dispute] = field(default_factory=dict)
+    method: PaymentMethod | None = None  # only charges that went through (or are pending) say
 
     def merge(self, other: Facts) -> Facts:
         return Facts(
@@ -127,6 +145,7 @@ class Facts:
             fully_refunded=self.fully_refunded or other.fully_refunded,
             refunds=_merge_by_id(self.refunds, other.refunds, Refund.merge),
             disputes=_merge_by_id(self.disputes, other.disputes, Dispute.merge),
+            method=other.method.later(self.method) if other.method else self.method,
         )
 
     @property
@@ -154,6 +173,7 @@ class Facts:
             "fully_refunded": self.fully_refunded,
             "refunds": {rid: asdict(r) for rid, r in self.refunds.items()},
             "disputes": {did: asdict(d) for did, d in self.disputes.items()},
+            "method": asdict(self.method) if self.method else None,
         }
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
 
@@ -164,6 +184,7 @@ class Facts:
         if data.get("v", FORMAT_VERSION) > FORMAT_VERSION:
             raise ValueError(f"facts written by a newer paydesk (format {data['v']})")
         decline = data.get("decline")
+        method = data.get("method")  # absent in facts stored before it was recorded
         return cls(
             seen=frozenset(data.get("seen", ())),
             paid=data.get("paid", False),
@@ -176,6 +197,7 @@ class Facts:
             fully_refunded=data.get("fully_refunded", False),
             refunds={rid: Refund(**r) for rid, r in data.get("refunds", {}).items()},
             disputes={did: Dispute(**d) for did, d in data.get("disputes", {}).items()},
+            method=PaymentMethod(**method) if method else None,
         )
 
 

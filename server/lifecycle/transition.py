@@ -18,6 +18,11 @@ class MailKind(StrEnum):
     ASYNC_FAILED_OPERATOR = "async_failed_operator"
     REFUND_CONFIRMATION = "refund_confirmation"
     DISPUTE_ALERT = "dispute_alert"
+    DISPUTE_CLOSED = "dispute_closed"
+
+
+# A dispute's final statuses: the operator hears how it ended, once per dispute.
+CLOSED_DISPUTE_STATUSES = frozenset({"won", "lost", "warning_closed"})
 
 
 @dataclass(frozen=True, order=True)
@@ -45,8 +50,8 @@ class Outcome:
 def mails_for(facts: Facts, status: Status) -> frozenset[MailIntent]:
     """Every mail a payment in this state should have had, so a step sends what is new.
 
-    Mails about what happened (paid, each refund, each dispute) follow the facts, and so go out
-    in any order of events. The processing and failure notices describe a status, so they go
+    Mails about what happened (paid, each refund, each dispute and how it ended) follow the
+    facts, and so go out in any order of events. The processing and failure notices describe a status, so they go
     out only when that is the status: a processing event that arrives after the payment
     succeeded or failed sends nothing, rather than news that is already out of date.
     """
@@ -66,6 +71,11 @@ def mails_for(facts: Facts, status: Status) -> frozenset[MailIntent]:
         if refund.counted
     }
     mails |= {_mail(MailKind.DISPUTE_ALERT, dispute_id) for dispute_id in facts.disputes}
+    mails |= {
+        _mail(MailKind.DISPUTE_CLOSED, dispute_id)
+        for dispute_id, dispute in facts.disputes.items()
+        if dispute.status in CLOSED_DISPUTE_STATUSES
+    }
     return frozenset(mails)
 
 

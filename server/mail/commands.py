@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from ..app import MIGRATIONS_FOLDER
 from ..config import Config
@@ -64,12 +65,19 @@ async def resend_receipt(config: Config, payment_id: str) -> int:
     return 0
 
 
+def no_database(path: Path) -> str:
+    """Why a command that reads or changes data refuses to run: only migrate and the server
+    create the database, so a command never works on an empty one beside the server's."""
+    return (
+        f"no database at {path}: start paydesk once or run `python run.py migrate`,"
+        " or set DATABASE_URL"
+    )
+
+
 @asynccontextmanager
 async def _database(config: Config) -> AsyncIterator[Database | None]:
     if not config.database_path.is_file():
-        print(
-            f"paydesk: no database at {config.database_path}; check DATABASE_URL", file=sys.stderr
-        )
+        print(f"paydesk: {no_database(config.database_path)}", file=sys.stderr)
         yield None
         return
     db = await Database.open(config.database_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jinja2
 
-from ..catalog import Catalog
+from ..catalog import Catalog, Shop
 from ..config import PROJECT_ROOT, Config
 from ..money import format_amount
 from ..payments import Payment
@@ -20,6 +20,7 @@ from .outbox import OutboxRow, Rendered
 
 TEMPLATES_FOLDER = PROJECT_ROOT / "templates" / "mail"
 DEFAULT_ACCENT = "#1f5f8b"  # the payment page's own default (static/style.css)
+TEST_SUBJECT_PREFIX = "[TEST] "  # no real money moved: nobody should act on it as if it had
 
 
 class CannotCompose(ValueError):
@@ -40,14 +41,18 @@ def create_mail_environment(folder: Path = TEMPLATES_FOLDER) -> jinja2.Environme
     return env
 
 
-def sender_address(config: Config) -> str:
-    """The bare address in MAIL_FROM, for the SMTP envelope."""
-    return parseaddr(config.mail_from)[1]
+def from_address(config: Config, shop: Shop) -> Address:
+    """Who mail comes from: MAIL_FROM, else the shop's name at its contact address. Its address
+    is also the SMTP envelope sender, where bounces go."""
+    if config.mail_from:
+        name, address = parseaddr(config.mail_from)
+        return Address(display_name=name, addr_spec=address)
+    return Address(display_name=one_line(shop.name), addr_spec=shop.contact_email)
 
 
-def mail_domain(config: Config) -> str:
-    """Message-IDs are minted under MAIL_FROM's domain, which is ours to make unique ids in."""
-    return sender_address(config).rpartition("@")[2] or "localhost"
+def mail_domain(address: Address) -> str:
+    """Message-IDs are minted under the sender's domain, which is ours to make unique ids in."""
+    return address.domain or "localhost"
 
 
 class Composer:
@@ -64,6 +69,7 @@ class Composer:
         self._catalog = catalog
         self._links = links
         self._env = env or create_mail_environment()
+        self._from = from_address(config, catalog.shop)
 
     def compose(self, row: OutboxRow, payment: Payment) -> Rendered:
         """The rendered message; CannotCompose when the row or its payment cannot make one."""
@@ -78,7 +84,7 @@ class Composer:
             raise CannotCompose(f"cannot build the {row.kind} message: {exc}") from exc
         return Rendered(
             message_id=str(message["Message-ID"]),
-            subject=message_draft.subject,
+            subject=str(message["Subject"]),
             recipients=tuple(a.addr_spec for a in recipients),
             message=text,
         )
@@ -91,17 +97,27 @@ class Composer:
         admins = self._config.admin_emails or (self._catalog.shop.contact_email,)
         return tuple(Address(addr_spec=address) for address in admins)
 
+    def _subject(self, message_draft: Draft) -> str:
+        subject = one_line(message_draft.subject)
+        return TEST_SUBJECT_PREFIX + subject if self._config.is_test_mode else subject
+
     def _message(self, message_draft: Draft, recipients: tuple[Address, ...]) -> EmailMessage:
-        context = {**message_draft.context, **self._brand(), "subject": message_draft.subject}
+        subject = self._subject(message_draft)
+        context = {
+            **message_draft.context,
+            **self._brand(),
+            "subject": subject,
+            "test_mode": self._config.is_test_mode,
+        }
         text = self._env.get_template(f"{message_draft.template}.txt").render(context)
         html = self._env.get_template(f"{message_draft.template}.html").render(context)
         message = EmailMessage()
-        message["Subject"] = one_line(message_draft.subject)
-        message["From"] = self._config.mail_from
+        message["Subject"] = subject
+        message["From"] = self._from
         message["To"] = recipients
         message["Reply-To"] = self._catalog.shop.contact_email
         message["Date"] = format_datetime(datetime.now(UTC))
-        message["Message-ID"] = make_msgid(domain=mail_domain(self._config))
+        message["Message-ID"] = make_msgid(domain=mail_domain(self._from))
         # Tells vacation responders and ticket systems not to answer a machine (RFC 3834).
         message["Auto-Submitted"] = "auto-generated"
         if message_draft.urgent:

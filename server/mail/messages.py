@@ -11,10 +11,27 @@ from typing import Any
 from urllib.parse import quote
 
 from ..catalog import Catalog
-from ..lifecycle import Facts, MailKind, paid_amount
+from ..lifecycle import Facts, MailKind, PaymentMethod, paid_amount
 from ..money import format_amount
 from ..payments import Payment
 
+# Stripe's card brands (payment_method_details.card.brand) as a cardholder knows them.
+CARD_BRANDS = {
+    "amex": "American Express",
+    "diners": "Diners Club",
+    "discover": "Discover",
+    "eftpos_au": "eftpos",
+    "jcb": "JCB",
+    "mastercard": "Mastercard",
+    "unionpay": "UnionPay",
+    "visa": "Visa",
+}
+# How each closed dispute status ends for the operator: the subject's words and what it means.
+DISPUTE_ENDINGS = {
+    "won": ("Dispute won", "won"),
+    "lost": ("Dispute lost", "lost"),
+    "warning_closed": ("Payment inquiry closed", "inquiry_closed"),
+}
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -64,6 +81,19 @@ def moment(stamp_ms: int) -> str:
     return f"{day(stamp_ms)}, {at:%H:%M} UTC"
 
 
+def paid_with(method: PaymentMethod | None) -> str | None:
+    """'Visa ending in 4242', 'SEPA Direct Debit, account ending in 3000'; None when unknown."""
+    if method is None or method.last4 is None:
+        return None
+    if method.type == "card":
+        brand = method.brand or "unknown"
+        name = CARD_BRANDS.get(brand, "Card" if brand == "unknown" else brand.replace("_", " "))
+        return f"{name} ending in {method.last4}"
+    if method.type == "sepa_debit":
+        return f"SEPA Direct Debit, account ending in {method.last4}"
+    return f"Bank account ending in {method.last4}"
+
+
 def draft(kind: str, dedupe_key: str, payment: Payment, catalog: Catalog, links: Links) -> Draft:
     """The message an outbox row stands for, from the payment as it is now."""
     try:
@@ -92,6 +122,11 @@ class _Parts:
         return self.catalog.shop.name
 
     @property
+    def ref(self) -> str:
+        """Closes every customer's subject: the reference they can quote when they write back."""
+        return f" (ref. {self.payment.reference})"
+
+    @property
     def suffix(self) -> str:
         """The id a refund or dispute mail is about: the part of the key after the kind."""
         return self.dedupe_key.partition(":")[2]
@@ -100,7 +135,7 @@ class _Parts:
 def _common(payment: Payment, facts: Facts, catalog: Catalog, links: Links) -> dict[str, Any]:
     money = lambda minor: format_amount(minor, payment.currency)  # noqa: E731
     return {
-        "reference": payment.id,
+        "reference": payment.reference,  # the short one the customer sees everywhere
         "customer_name": one_line(payment.customer_name),
         "customer_email": payment.customer_email,
         "product_name": one_line(payment.product_name),
@@ -112,6 +147,7 @@ def _common(payment: Payment, facts: Facts, catalog: Catalog, links: Links) -> d
         "console_url": links.console(payment.id),
         "stripe_reference": payment.payment_intent_id,
         "refunded": money(facts.refunded_amount) if facts.refunded_amount else None,
+        "paid_with": paid_with(facts.method),
     }
 
 
@@ -122,7 +158,7 @@ def _receipt(p: _Parts) -> Draft:
         next_step = {"url": product.next_step_url, "label": product.next_step_label}
     return Draft(
         Audience.CUSTOMER,
-        f"Your receipt from {p.shop} — {p.context['amount']}",
+        f"Your receipt from {p.shop} — {p.context['amount']}{p.ref}",
         "receipt",
         {**p.context, "next_step": next_step},
     )
@@ -141,7 +177,7 @@ def _operator_new_payment(p: _Parts) -> Draft:
 def _processing_notice(p: _Parts) -> Draft:
     return Draft(
         Audience.CUSTOMER,
-        f"Your bank payment of {p.context['amount']} to {p.shop} is processing",
+        f"Your bank payment of {p.context['amount']} to {p.shop} is processing{p.ref}",
         "processing_notice",
         p.context,
     )
@@ -155,7 +191,7 @@ def _async_failed_customer(p: _Parts) -> Draft:
     retry_url = f"{p.links.shop}?product={quote(p.payment.product_id)}"
     return Draft(
         Audience.CUSTOMER,
-        f"Your bank payment of {p.context['amount']} to {p.shop} did not go through",
+        f"Your bank payment of {p.context['amount']} to {p.shop} did not go through{p.ref}",
         "async_failed_customer",
         {**p.context, "retry_url": retry_url, "reason": _failure_reason(p.facts)},
     )
@@ -179,7 +215,7 @@ def _refund_confirmation(p: _Parts) -> Draft:
     remaining = max(paid - p.facts.refunded_amount, 0)
     return Draft(
         Audience.CUSTOMER,
-        f"Refund of {p.money(refund.amount)} from {p.shop}",
+        f"Refund of {p.money(refund.amount)} from {p.shop}{p.ref}",
         "refund_confirmation",
         {
             **p.context,
@@ -221,6 +257,30 @@ def _dispute_alert(p: _Parts) -> Draft:
     )
 
 
+def _dispute_closed(p: _Parts) -> Draft:
+    dispute = p.facts.disputes.get(p.suffix)
+    if dispute is None:
+        raise UnknownMail(f"payment has no dispute {p.suffix!r}")
+    if dispute.status not in DISPUTE_ENDINGS:
+        raise UnknownMail(f"dispute {p.suffix!r} is {dispute.status}, not closed")
+    headline, outcome = DISPUTE_ENDINGS[dispute.status]
+    c = p.context
+    amount = p.money(dispute.amount)
+    return Draft(
+        Audience.OPERATOR,
+        f"{headline}: {amount} from {c['customer_name']} — {c['product_name']}",
+        "dispute_closed",
+        {
+            **c,
+            "headline": headline,
+            "outcome": outcome,
+            "dispute_id": p.suffix,
+            "dispute_amount": amount,
+            "dispute_reason": (dispute.reason or "not given").replace("_", " "),
+        },
+    )
+
+
 DRAFTS: dict[MailKind, Callable[[_Parts], Draft]] = {
     MailKind.RECEIPT: _receipt,
     MailKind.OPERATOR_NEW_PAYMENT: _operator_new_payment,
@@ -229,4 +289,5 @@ DRAFTS: dict[MailKind, Callable[[_Parts], Draft]] = {
     MailKind.ASYNC_FAILED_OPERATOR: _async_failed_operator,
     MailKind.REFUND_CONFIRMATION: _refund_confirmation,
     MailKind.DISPUTE_ALERT: _dispute_alert,
+    MailKind.DISPUTE_CLOSED: _dispute_closed,
 }

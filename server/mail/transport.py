@@ -6,13 +6,14 @@ import asyncio
 import hashlib
 import logging
 import os
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 
 from ..config import Config, SmtpSecurity
-from .compose import mail_domain, sender_address
+from .compose import mail_domain
 from .outbox import Rendered
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,9 @@ class Transport(Protocol):
 class SmtpTransport:
     """One SMTP connection per batch, reused for every message in it."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, sender: Address) -> None:
         self._config = config
+        self._sender = sender  # the envelope sender; its domain names us in EHLO
 
     def describe(self) -> str:
         c = self._config
@@ -68,7 +70,7 @@ class SmtpTransport:
             use_tls=c.smtp_security is SmtpSecurity.TLS,
             start_tls=c.smtp_security is SmtpSecurity.STARTTLS,
             # Our own name for EHLO: the default asks DNS for this host's name, which can hang.
-            local_hostname=mail_domain(c),
+            local_hostname=mail_domain(self._sender),
         )
         opened = False
         try:
@@ -88,7 +90,7 @@ class SmtpTransport:
         finally:
             if not opened:  # refused, timed out or cancelled half way: leave no socket behind
                 smtp.close()
-        return _SmtpSession(smtp, sender_address(c), c.smtp_timeout)
+        return _SmtpSession(smtp, self._sender.addr_spec, c.smtp_timeout)
 
 
 class _SmtpSession:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from email.headerregistry import Address
 
 from aiohttp import web
 
@@ -17,7 +18,7 @@ from ..keys import (
     payment_listeners_key,
 )
 from ..pacing import BackgroundPacer
-from .compose import Composer
+from .compose import Composer, from_address
 from .messages import Links
 from .retry import RetryPolicy
 from .sender import DEFAULT_BATCH, DEFAULT_IDLE, MailSender
@@ -38,11 +39,12 @@ def mail_sender_context(
 
     async def mail_sender(app: web.Application) -> AsyncIterator[None]:
         config = app[config_key]
-        composer = Composer(config, app[catalog_key], app_links(app, config))
+        catalog = app[catalog_key]
+        composer = Composer(config, catalog, app_links(app, config))
         sender = MailSender(
             app[db_key],
             composer,
-            transport_for(config),
+            transport_for(config, from_address(config, catalog.shop)),
             policy=policy,
             idle=idle,
             batch_size=batch_size,
@@ -73,15 +75,15 @@ def mail_sender_context(
 mail_sender_ctx = mail_sender_context()
 
 
-def transport_for(config: Config) -> Transport:
+def transport_for(config: Config, sender: Address) -> Transport:
     if not config.smtp_host:
         log.warning(
             "mail: no SMTP_HOST set, so nothing is sent; messages are written as .eml files to %s",
             config.mail_dir,
         )
         return FolderTransport(config.mail_dir)
-    transport = SmtpTransport(config)
-    log.info("mail: sending through %s as %s", transport.describe(), config.mail_from)
+    transport = SmtpTransport(config, sender)
+    log.info("mail: sending through %s as %s", transport.describe(), sender)
     return transport
 
 
