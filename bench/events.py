@@ -43,7 +43,7 @@ def seed_payments(db_path: Path, count: int, *, start: int = 0) -> list[Seeded]:
     """Insert `count` pending payments (with session and PaymentIntent ids) into a migrated database."""
     rows = [seeded(i) for i in range(start, start + count)]
     now_ms = int(time.time() * 1000)
-    expires = int(time.time()) + 3600
+    expires = now_ms + 3_600_000
     conn = sqlite3.connect(db_path)
     try:
         with conn:

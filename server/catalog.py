@@ -49,10 +49,6 @@ class Product:
     next_step_url: str | None
     next_step_label: str
 
-    @property
-    def is_custom_amount(self) -> bool:
-        return self.custom_amount is not None
-
     def amount_rules(self, locale: str) -> dict[str, str]:
         """The amount box's data attributes: how to read what is typed, and the allowed range."""
         rules = typing_rules(self.currency, locale)

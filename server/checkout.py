@@ -6,13 +6,15 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import payments
+from .clock import now_ms
 from .db import Database
 from .lifecycle import SETTLED, Status
 from .orders import Order
+from .payment_events import PaymentEvents
 from .payments import NewPayment, Payment
 from .rate_limit import RateLimiter, TooManyAttempts
 from .stripe_gateway import SessionRequest, StripeGateway, StripeUnavailable
@@ -45,12 +47,12 @@ class Checkout:
         gateway: StripeGateway,
         urls: CheckoutUrls,
         expiry_minutes: int,
-        on_change: Callable[[str], Awaitable[None]],
+        events: PaymentEvents,
         limiter: RateLimiter,
     ) -> None:
         self._db = db
         self._limiter = limiter  # attempts per client that reach Stripe
-        self._on_change = on_change  # told each payment id whose row a commit created or changed
+        self._events = events  # told of each payment whose row a commit created or changed
         self._gateway = gateway
         self._urls = urls
         self._expiry_seconds = expiry_minutes * 60
@@ -76,7 +78,7 @@ class Checkout:
         async with lock:
             key, payment = await self._current(request_key, replace_finished)
             if payment is not None and payment.status == Status.PENDING and payment.checkout_url:
-                expired = payment.expires_at is not None and payment.expires_at <= time.time()
+                expired = payment.expires_at is not None and payment.expires_at <= now_ms()
                 return CheckoutResult(payment, redirect_to_checkout=not expired)
             if payment is not None and payment.status not in (Status.PENDING, Status.NOT_STARTED):
                 return CheckoutResult(payment, redirect_to_checkout=False)
@@ -136,7 +138,7 @@ class Checkout:
             customer_email=payment.customer_email,
             success_url=self._urls.success(payment.id),
             cancel_url=self._urls.cancel(payment.id),
-            expires_at=payment.expires_at,
+            expires_at_s=payment.expires_at // 1000,
         )
         # Stable across crashes and double submits; a new attempt only after a recorded failure.
         idempotency_key = f"paydesk-checkout-{payment.id}-{payment.checkout_attempts}"
@@ -148,19 +150,20 @@ class Checkout:
             await self._db.write(
                 lambda conn: payments.mark_not_started(conn, payment.id, reason, next_expiry)
             )
-            await self._on_change(payment.id)
+            await self._events.committed(payment.id)
             raise
         await self._db.write(
             lambda conn: payments.attach_session(
-                conn, payment.id, session.id, session.url, session.expires_at
+                conn, payment.id, session.id, session.url, session.expires_at_s * 1000
             )
         )
-        await self._on_change(payment.id)
+        await self._events.committed(payment.id)
         updated = await payments.get_payment(self._db, payment.id)
         assert updated is not None
         return updated
 
     def _next_expiry(self) -> int:
+        """When a checkout opened now should expire, in milliseconds (whole seconds, as Stripe's)."""
         # Stripe accepts 30 minutes to 24 hours from when it receives the call: keep a minute clear of each end.
         seconds = min(max(self._expiry_seconds, STRIPE_MIN_EXPIRY + 60), STRIPE_MAX_EXPIRY - 60)
-        return int(time.time()) + seconds
+        return (int(time.time()) + seconds) * 1000

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from babel import Locale, UnknownLocaleError
 from dotenv import dotenv_values
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_CATALOG = Path(__file__).resolve().parent / "catalog.example.toml"
+from .package_data import example_catalog
+
+EXAMPLE_CATALOG = example_catalog()
 STRIPE_API = "https://api.stripe.com"
 # The key the app presents to the built-in sandbox; the sandbox accepts any sk_test_ key.
 SANDBOX_SECRET_KEY = "sk_test_paydesk_sandbox"  # noqa: S105 - a public test-mode placeholder
@@ -44,18 +45,50 @@ class StripeMode(StrEnum):
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The console's own settings: session lifetimes, login throttling, setup links, page sizes.
+
+    Code defaults that suit a small business; tests choose a cheap password hash.
+    """
+
+    session_idle_seconds: int = 30 * 60  # signed out after this long without a request
+    session_max_seconds: int = (
+        12 * 60 * 60
+    )  # signed out this long after signing in, whatever happens
+    login_failures: int = 5  # wrong passwords per client within the window before 429
+    login_window_seconds: int = 15 * 60
+    setup_link_seconds: int = 60 * 60  # how long the one-time setup link printed at start works
+    page_size: int = 50  # payments per page of the list
+    min_password_length: int = 12
+    # argon2id cost of hashing a new password (argon2-cffi's defaults, RFC 9106's low-memory
+    # profile); a stored hash keeps the costs it was made with, so verifying needs no setting.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 64 * 1024
+    argon2_parallelism: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("session_idle_seconds", "session_max_seconds", "login_failures", "page_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ConsoleSettings.{name}: must be at least 1")
+        if self.session_idle_seconds > self.session_max_seconds:
+            raise ValueError(
+                "ConsoleSettings.session_idle_seconds: must not exceed session_max_seconds"
+            )
+
+
+@dataclass(frozen=True)
 class Config:
     """Every setting paydesk has. Built by `load_config`; tests build their own."""
 
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
-    database_path: Path = PROJECT_ROOT / "var" / "paydesk.db"
+    # Relative paths are relative to the directory paydesk is started in, as `.env` is.
+    database_path: Path = Path("var") / "paydesk.db"
     catalog_path: Path = EXAMPLE_CATALOG
     stripe_mode: StripeMode = StripeMode.SANDBOX
     stripe_api_base: str = "http://127.0.0.1:8080/_sandbox"
     stripe_secret_key: str = field(default=SANDBOX_SECRET_KEY, repr=False)
-    stripe_publishable_key: str = ""
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     webhook_tolerance: int = 300
     stripe_timeout: float = 20.0
@@ -73,8 +106,9 @@ class Config:
     smtp_timeout: float = 10.0
     mail_from: str = ""  # empty: the catalog's [shop] contact_email, with the shop's name
     admin_emails: tuple[str, ...] = ()  # empty: the catalog's [shop] contact_email
-    mail_dir: Path = PROJECT_ROOT / "var" / "mail"
+    mail_dir: Path = Path("var") / "mail"
     log_level: str = "INFO"
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     access_log: bool = False
     locale: str = ""  # empty: the usual locale of the catalog's currency (money.default_locale)
 
@@ -156,16 +190,13 @@ def _build(settings: _Settings) -> Config:
         stripe_mode=mode,
         stripe_api_base=api_base,
         stripe_secret_key=secret_key,
-        stripe_publishable_key=_publishable_key(
-            settings.text("STRIPE_PUBLISHABLE_KEY"), secret_key
-        ),
         webhook_secrets=webhook_secrets,
         webhook_tolerance=settings.number("WEBHOOK_TOLERANCE", 300, 10, 3600, int),
         stripe_timeout=settings.number("STRIPE_TIMEOUT", 20.0, 1, 120, float),
         stripe_max_network_retries=settings.number("STRIPE_MAX_NETWORK_RETRIES", 2, 0, 5, int),
         checkout_expiry_minutes=settings.number("CHECKOUT_EXPIRY_MINUTES", 60, 30, 1440, int),
         checkout_rate_limit=settings.number("CHECKOUT_RATE_LIMIT", 10, 1, 10_000, int),
-        cors_origins=tuple(_origin(o) for o in settings.items("CORS_ORIGINS")),
+        cors_origins=tuple(_cors_origin(o) for o in settings.items("CORS_ORIGINS")),
         live_max_connections=settings.number("LIVE_MAX_CONNECTIONS", 20_000, 1, 1_000_000, int),
         live_max_per_payment=settings.number("LIVE_MAX_PER_PAYMENT", 20, 1, 1000, int),
         **_mail_settings(settings),
@@ -193,7 +224,8 @@ def _database_path(raw: str) -> Path:
             f"DATABASE_URL: expected sqlite:///relative/path.db or sqlite:////absolute/path.db, got {raw!r}"
         )
     path = Path(raw[len(prefix) :])
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    # Made absolute once, so the path every command prints is the one it opens.
+    return path if path.is_absolute() else Path.cwd() / path
 
 
 def _catalog_path(raw: str) -> Path:
@@ -252,27 +284,19 @@ def _webhook_secrets(secrets_given: tuple[str, ...], mode: StripeMode) -> tuple[
     )
 
 
-def _publishable_key(raw: str, secret_key: str) -> str:
-    if not raw:
-        return ""
-    if not raw.startswith(("pk_test_", "pk_live_")):
-        raise ConfigError(
-            "STRIPE_PUBLISHABLE_KEY: expected a key starting with pk_test_ or pk_live_"
-        )
-    if raw.startswith("pk_live_") != secret_key.startswith(("sk_live_", "rk_live_")):
-        raise ConfigError(
-            "STRIPE_PUBLISHABLE_KEY: test and live keys are mixed; use both test keys or both live keys"
-        )
-    return raw
+def origin_of(url: str) -> str:
+    """'https://pay.example.com/x?y' → 'https://pay.example.com': what browsers send as Origin."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
-def _origin(raw: str) -> str:
+def _cors_origin(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
         raise ConfigError(
             f"CORS_ORIGINS: expected origins like https://shop.example.com (no path), got {raw!r}"
         )
-    return f"{parts.scheme}://{parts.netloc}"
+    return origin_of(raw)
 
 
 def _mail_settings(settings: _Settings) -> dict[str, Any]:
@@ -310,7 +334,7 @@ def _mail_settings(settings: _Settings) -> dict[str, Any]:
         "smtp_timeout": settings.number("SMTP_TIMEOUT", 10.0, 1, 120, float),
         "mail_from": mail_from,
         "admin_emails": settings.items("ADMIN_EMAIL"),
-        "mail_dir": mail_dir if mail_dir.is_absolute() else PROJECT_ROOT / mail_dir,
+        "mail_dir": mail_dir if mail_dir.is_absolute() else Path.cwd() / mail_dir,
     }
 
 

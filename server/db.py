@@ -21,7 +21,11 @@ MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 BUSY_TIMEOUT_MS = 5000
 CHECKPOINT_EVERY = 1.0  # seconds; the WAL holds at most about this much of writes beyond the file
 MAX_BATCH = 256  # writes committed together at most; bounds how long one transaction holds the lock
-Work = Callable[[sqlite3.Connection], Any]
+# The driver's types, named here so that only this module imports the SQLite driver.
+Connection = sqlite3.Connection  # the writer's connection, handed to every write
+Row = sqlite3.Row  # what reads return (aiosqlite's Row is sqlite3's)
+DatabaseError = sqlite3.Error  # the base of every error the driver raises
+Work = Callable[[Connection], Any]
 _Outcome = tuple[Any, BaseException | None]
 
 

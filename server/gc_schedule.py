@@ -6,16 +6,13 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from aiohttp import web
-
-from .keys import foreground_key
 from .pacing import Foreground
 
 log = logging.getLogger(__name__)
 
-CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 # Python runs a full (oldest-generation) pass whenever the objects it tracks have grown by a
 # quarter. Every open status socket holds about 77 of them, so with 10,000 watchers a pass stops
@@ -28,32 +25,26 @@ LONGEST_WAIT = 300.0  # when it never gets quiet, the pass runs anyway after thi
 NEVER = 1_000_000_000  # gc's third threshold: Python itself never starts a full pass
 
 
-def gc_schedule_context(
+@asynccontextmanager
+async def full_passes_when_quiet(
+    foreground: Foreground,
     *,
     every: float = FULL_PASS_EVERY,
     quiet_for: float = QUIET_FOR,
     longest_wait: float = LONGEST_WAIT,
-) -> CleanupContext:
-    """A cleanup context that takes full passes over from Python while the app runs."""
-
-    async def gc_schedule(app: web.Application) -> AsyncIterator[None]:
-        thresholds = gc.get_threshold()
-        gc.set_threshold(thresholds[0], thresholds[1], NEVER)
-        task = asyncio.create_task(
-            _collect_when_quiet(app[foreground_key], every, quiet_for, longest_wait),
-            name="gc-schedule",
-        )
-        try:
-            yield
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            gc.set_threshold(*thresholds)
-
-    return gc_schedule
-
-
-gc_schedule_ctx = gc_schedule_context()
+) -> AsyncIterator[None]:
+    """While inside, Python starts no full pass; one runs every `every` seconds at a quiet moment."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], NEVER)
+    task = asyncio.create_task(
+        _collect_when_quiet(foreground, every, quiet_for, longest_wait), name="gc-schedule"
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        gc.set_threshold(*thresholds)
 
 
 async def _collect_when_quiet(

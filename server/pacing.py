@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-
-from aiohttp import web
-
-from .keys import foreground_key
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from collections.abc import Callable
 
 BACKGROUND_SHARE = 0.1  # of the loop's time, for background work while requests keep coming
 QUIET_AFTER = 0.05  # seconds without a new request before background work runs at full speed
@@ -63,15 +57,3 @@ class BackgroundPacer:
         """Rest after a step that took `spent` seconds, if requests are waiting for the loop."""
         if self._foreground.busy():
             await asyncio.sleep(min(spent * self._rest_per_second, self._longest_pause))
-
-
-def setup_foreground(app: web.Application, foreground: Foreground) -> None:
-    """Record every request's arrival in `foreground` (shared through `foreground_key`)."""
-    app[foreground_key] = foreground
-
-    @web.middleware
-    async def foreground_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        foreground.request_arrived()
-        return await handler(request)
-
-    app.middlewares.append(foreground_middleware)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import secrets
-import sqlite3
-import time
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
-from .db import Database
-from .lifecycle import Status
+from .clock import now_ms, utc_iso
+from .db import Connection, Database, Row
+from .lifecycle import Facts, Status
 
 PUBLIC_ID_BYTES = 18  # 144 random bits: the id is the capability that opens a status page
 
@@ -29,10 +26,6 @@ def payment_reference(payment_id: str) -> str:
     It is not the full id: the full id opens the status page, and a reference gets read out on the phone.
     """
     return payment_id[:REFERENCE_LENGTH]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def mask_email(email: str) -> str:
@@ -66,7 +59,7 @@ class Payment:
     facts: str  # JSON of lifecycle.Facts: what Stripe's events taught us
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> Payment:
+    def from_row(cls, row: Row) -> Payment:
         return cls(**{key: row[key] for key in row.keys()})  # noqa: SIM118 - Row is not a dict
 
     @property
@@ -85,8 +78,8 @@ class Payment:
             "status": self.status,
             "status_reason": self.status_reason,
             "email": mask_email(self.customer_email),
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
+            "created_at": utc_iso(self.created_at),
+            "updated_at": utc_iso(self.updated_at),
             "version": self.version,
         }
 
@@ -117,7 +110,7 @@ async def find_by_request_key(db: Database, request_key: str) -> Payment | None:
     return Payment.from_row(row) if row else None
 
 
-def insert_payment(conn: sqlite3.Connection, new: NewPayment) -> str:
+def insert_payment(conn: Connection, new: NewPayment) -> str:
     payment_id = new_payment_id()
     stamp = now_ms()
     conn.execute(
@@ -134,7 +127,7 @@ def insert_payment(conn: sqlite3.Connection, new: NewPayment) -> str:
 
 
 def attach_session(
-    conn: sqlite3.Connection, payment_id: str, session_id: str, url: str, expires_at: int
+    conn: Connection, payment_id: str, session_id: str, url: str, expires_at: int
 ) -> None:
     conn.execute(
         "UPDATE payments SET checkout_session_id = ?, checkout_url = ?, expires_at = ?,"
@@ -144,9 +137,7 @@ def attach_session(
     )
 
 
-def mark_not_started(
-    conn: sqlite3.Connection, payment_id: str, reason: str, next_expires_at: int
-) -> None:
+def mark_not_started(conn: Connection, payment_id: str, reason: str, next_expires_at: int) -> None:
     """The attempt failed before Stripe created anything; the next attempt gets a new idempotency key."""
     conn.execute(
         "UPDATE payments SET status = ?, status_reason = ?, checkout_attempts = checkout_attempts + 1,"
@@ -155,5 +146,48 @@ def mark_not_started(
     )
 
 
-def _iso(stamp_ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp_ms / 1000))
+# How an event may name a payment, and the column that holds that name.
+_REFERENCE_COLUMNS = {
+    "payment_id": "id",
+    "checkout_session_id": "checkout_session_id",
+    "payment_intent_id": "payment_intent_id",
+}
+
+
+@dataclass(frozen=True)
+class EventView:
+    """What applying a Stripe event needs of a payment."""
+
+    facts: Facts
+    amount: int
+    payment_intent_id: str | None
+
+
+def find_by_stripe_reference(conn: Connection, field: str, value: str) -> str | None:
+    """The id of the payment an event names by `field` (payment_id, checkout_session_id, ...)."""
+    query = f"SELECT id FROM payments WHERE {_REFERENCE_COLUMNS[field]} = ?"  # noqa: S608 - fixed names
+    row = conn.execute(query, (value,)).fetchone()
+    return str(row["id"]) if row else None
+
+
+def exists(conn: Connection, payment_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM payments WHERE id = ?", (payment_id,)).fetchone() is not None
+
+
+def event_view(conn: Connection, payment_id: str) -> EventView:
+    row = conn.execute(
+        "SELECT facts, amount, payment_intent_id FROM payments WHERE id = ?", (payment_id,)
+    ).fetchone()
+    assert row is not None  # payments are never deleted
+    return EventView(Facts.from_json(row["facts"]), row["amount"], row["payment_intent_id"])
+
+
+def record_outcome(
+    conn: Connection, payment_id: str, facts: Facts, status: Status, intent_id: str | None
+) -> None:
+    """Store what an event taught: the merged facts, the status they give, the PaymentIntent."""
+    conn.execute(
+        "UPDATE payments SET facts = ?, status = ?, status_reason = NULL, payment_intent_id = ?,"
+        " updated_at = ?, version = version + 1 WHERE id = ?",
+        (facts.to_json(), str(status), intent_id, now_ms(), payment_id),
+    )

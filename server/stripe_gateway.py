@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
 import stripe
-from aiohttp import web
 from stripe.params import RefundCreateParams
 from stripe.params.checkout import SessionCreateParams
 
 from .config import Config
-from .keys import config_key, stripe_key
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ class StripeUnavailable(Exception):
 class CheckoutSessionRef:
     id: str
     url: str
-    expires_at: int
+    expires_at_s: int  # Stripe's unit: seconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class SessionRequest:
     customer_email: str
     success_url: str
     cancel_url: str
-    expires_at: int
+    expires_at_s: int  # Stripe's unit: seconds since the epoch
 
     def params(self) -> SessionCreateParams:
         product_data: dict[str, str] = {"name": self.product_name}
@@ -83,7 +82,7 @@ class SessionRequest:
             "payment_intent_data": {"metadata": metadata, "description": self.product_name},
             "success_url": self.success_url,
             "cancel_url": self.cancel_url,
-            "expires_at": self.expires_at,
+            "expires_at": self.expires_at_s,
         }
 
 
@@ -113,7 +112,7 @@ class StripeGateway:
             raise StripeUnavailable(
                 _REFUSED, f"Checkout Session {session.id} came back without a URL"
             )
-        return CheckoutSessionRef(id=session.id, url=session.url, expires_at=session.expires_at)
+        return CheckoutSessionRef(id=session.id, url=session.url, expires_at_s=session.expires_at)
 
     async def payment_id_for_intent(self, intent_id: str) -> str | None:
         """The paydesk payment id in a PaymentIntent's metadata; None when it is not paydesk's."""
@@ -176,9 +175,9 @@ def _refused(exc: stripe.StripeError) -> StripeUnavailable:
     return StripeUnavailable(_REFUSED, detail)
 
 
-async def stripe_gateway_ctx(app: web.Application) -> AsyncIterator[None]:
+@asynccontextmanager
+async def open_stripe(config: Config) -> AsyncIterator[StripeGateway]:
     """One Stripe HTTP client for the process lifetime, created inside the running loop."""
-    config: Config = app[config_key]
     http_client = stripe.AIOHTTPClient(timeout=aiohttp.ClientTimeout(total=config.stripe_timeout))
     client = stripe.StripeClient(
         config.stripe_secret_key,
@@ -186,8 +185,7 @@ async def stripe_gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         http_client=http_client,
         max_network_retries=config.stripe_max_network_retries,
     )
-    app[stripe_key] = StripeGateway(client)
     try:
-        yield
+        yield StripeGateway(client)
     finally:
         await http_client.close_async()

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from .db import Database
-from .lifecycle import Facts, apply, event_references, facts_from_event
-from .payments import now_ms
+from . import payments
+from .clock import now_ms
+from .db import Connection, Database
+from .lifecycle import apply, event_references, facts_from_event
+from .mail import outbox
+from .payment_events import PaymentEvents
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +59,22 @@ def parse_event(payload: bytes) -> dict[str, Any]:
 
 
 class WebhookProcessor:
-    def __init__(self, db: Database, resolve_intent: IntentResolver) -> None:
+    def __init__(self, db: Database, resolve_intent: IntentResolver, events: PaymentEvents) -> None:
         self._db = db
         self._resolve_intent = resolve_intent
+        self._events = events
 
     async def process(self, event: Mapping[str, Any], payload: bytes) -> WebhookResult:
-        """Record and apply one verified event. Raises UnknownPayment when it must not be acknowledged."""
-        applier = _EventApplier(event, payload.decode("utf-8"))
+        """Record and apply one verified event, then tell `events` of the change it committed.
+
+        Raises UnknownPayment when the event must not be acknowledged.
+        """
+        result = await self._apply(_EventApplier(event, payload.decode("utf-8")))
+        if result.changed_payment and result.payment_id:
+            await self._events.committed(result.payment_id)
+        return result
+
+    async def _apply(self, applier: _EventApplier) -> WebhookResult:
         result = await self._db.write(applier.apply)
         if not isinstance(result, _AskStripe):
             return result
@@ -85,12 +96,6 @@ class _AskStripe:
 
 NOT_OURS = ""  # Stripe's answer for a PaymentIntent paydesk did not create
 
-_COLUMN = {
-    "payment_id": "id",
-    "checkout_session_id": "checkout_session_id",
-    "payment_intent_id": "payment_intent_id",
-}
-
 
 class _EventApplier:
     """One event's whole effect on the database, run as one write on the writer's thread."""
@@ -101,9 +106,7 @@ class _EventApplier:
         self.facts = facts_from_event(event)
         self.refs = event_references(event)
 
-    def apply(
-        self, conn: sqlite3.Connection, owner: str | None = None
-    ) -> WebhookResult | _AskStripe:
+    def apply(self, conn: Connection, owner: str | None = None) -> WebhookResult | _AskStripe:
         """`owner`: the payment Stripe says the event's PaymentIntent belongs to, once asked."""
         event = self.event
         if conn.execute("SELECT 1 FROM stripe_events WHERE id = ?", (event["id"],)).fetchone():
@@ -120,46 +123,26 @@ class _EventApplier:
             return self._save(
                 conn, payment_id, "ignored", f"{event['type']} is not used by paydesk"
             )
-        row = conn.execute(
-            "SELECT facts, amount, payment_intent_id FROM payments WHERE id = ?", (payment_id,)
-        ).fetchone()
-        assert row is not None  # payments are never deleted
-        outcome = apply(Facts.from_json(row["facts"]), self.facts, amount=row["amount"])
-        intent_id = row["payment_intent_id"] or self.refs.payment_intent_id
-        if outcome.changed or intent_id != row["payment_intent_id"]:
-            conn.execute(
-                "UPDATE payments SET facts = ?, status = ?, status_reason = NULL, payment_intent_id = ?,"
-                " updated_at = ?, version = version + 1 WHERE id = ?",
-                (
-                    outcome.facts.to_json(),
-                    str(outcome.status_after),
-                    intent_id,
-                    now_ms(),
-                    payment_id,
-                ),
+        known = payments.event_view(conn, payment_id)
+        outcome = apply(known.facts, self.facts, amount=known.amount)
+        intent_id = known.payment_intent_id or self.refs.payment_intent_id
+        if outcome.changed or intent_id != known.payment_intent_id:
+            payments.record_outcome(
+                conn, payment_id, outcome.facts, outcome.status_after, intent_id
             )
         if outcome.mails:
-            stamp = now_ms()
-            conn.executemany(
-                "INSERT OR IGNORE INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (payment_id, str(m.kind), m.dedupe_key, int(m.urgent), stamp, stamp)
-                    for m in outcome.mails
-                ],
-            )
+            outbox.enqueue(conn, payment_id, outcome.mails)
         return self._save(
             conn, payment_id, "applied" if outcome.changed else "unchanged", outcome.reason
         )
 
-    def _find_payment(self, conn: sqlite3.Connection) -> str | None:
+    def _find_payment(self, conn: Connection) -> str | None:
         for field, value in self.refs.lookup_order():
             if field == "charge_id":
                 continue  # charges are found through their PaymentIntent
-            query = f"SELECT id FROM payments WHERE {_COLUMN[field]} = ?"  # noqa: S608 - fixed column names
-            row = conn.execute(query, (value,)).fetchone()
-            if row:
-                return str(row["id"])
+            found = payments.find_by_stripe_reference(conn, field, value)
+            if found:
+                return found
         if self.refs.payment_id and self.refs.payment_id.startswith("pay_"):
             log.error(
                 "event %s (%s) names payment %s, which this database does not have",
@@ -170,8 +153,8 @@ class _EventApplier:
             raise UnknownPayment(self.refs.payment_id)
         return None
 
-    def _known_owner(self, conn: sqlite3.Connection, owner: str) -> str:
-        if conn.execute("SELECT 1 FROM payments WHERE id = ?", (owner,)).fetchone():
+    def _known_owner(self, conn: Connection, owner: str) -> str:
+        if payments.exists(conn, owner):
             return owner
         log.error(
             "event %s names PaymentIntent %s of payment %s, which this database does not have",
@@ -182,7 +165,7 @@ class _EventApplier:
         raise UnknownPayment(owner)
 
     def _save(
-        self, conn: sqlite3.Connection, payment_id: str | None, outcome: str, reason: str
+        self, conn: Connection, payment_id: str | None, outcome: str, reason: str
     ) -> WebhookResult:
         """The stripe_events row: one per event id, and the payment timeline's entry for it."""
         conn.execute(

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.config import load_config
-from server.keys import db_key
+from server.web.keys import db_key
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MakeClient = Callable[..., Awaitable[TestClient]]

@@ -1,8 +1,4 @@
-"""Helpers for the console tests: start the app with the console, sign in, fill forms, seed payments.
-
-`start_console` builds the app with create_app and adds the console with setup_console; once
-create_app calls setup_console itself, the second call here is a no-op (console_installed_key).
-"""
+"""Helpers for the console tests: start the app with the console, sign in, fill forms, seed payments."""
 
 from __future__ import annotations
 
@@ -10,6 +6,7 @@ import asyncio
 import json
 import re
 import time
+from dataclasses import replace
 from html import unescape
 from typing import Any
 
@@ -17,11 +14,10 @@ from aiohttp import ClientResponse, ClientSession, DummyCookieJar
 from aiohttp.test_utils import TestClient
 
 from server.app import create_app
-from server.config import load_config
-from server.console import ConsoleSettings, setup_console
-from server.console.sessions import set_password
-from server.keys import db_key
+from server.config import ConsoleSettings, load_config
+from server.console.sessions import password_hasher, set_password
 from server.payments import Payment, get_payment
+from server.web.keys import db_key
 from tests.pages import pay_on_hosted_page
 
 PASSWORD = "correct horse battery staple"
@@ -39,9 +35,8 @@ async def start_console(
     settings: ConsoleSettings | None = None,
     **overrides: str,
 ) -> TestClient:
-    config = load_config({**env, **overrides}, env_file=None)
+    config = replace(load_config({**env, **overrides}, env_file=None), console=settings or FAST)
     app = await create_app(config)
-    setup_console(app, settings or FAST)
     server = await aiohttp_server(app, host=config.host, port=config.port)
     return await aiohttp_client(server)
 
@@ -67,7 +62,7 @@ async def sign_in(
     client: TestClient, password: str = PASSWORD, *, set_it: bool = True
 ) -> ClientResponse:
     if set_it:
-        await set_password(client.server.app[db_key], password, FAST.password_hasher())
+        await set_password(client.server.app[db_key], password, password_hasher(FAST))
     fields = await form_of(client, "/admin/login")
     return await client.post(
         "/admin/login", data={**fields, "password": password}, allow_redirects=False

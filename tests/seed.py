@@ -6,8 +6,8 @@ import time
 
 from aiohttp.test_utils import TestClient
 
-from server.keys import db_key
 from server.payments import Payment, get_payment
+from server.web.keys import db_key
 
 
 async def seed_payment(
@@ -34,7 +34,7 @@ async def seed_payment(
             (
                 payment_id, f"seed:{payment_id}", product_id, amount, amount, currency, email, status,
                 session_id, f"http://127.0.0.1/_sandbox/pay/{session_id}" if session_id else None,
-                intent_id, int(time.time()) + 3600, stamp, stamp,
+                intent_id, stamp + 3_600_000, stamp, stamp,
             ),
         )  # fmt: skip
 

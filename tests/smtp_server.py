@@ -25,11 +25,11 @@ from typing import Any
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from server.keys import catalog_key, config_key, db_key, mail_sender_key
-from server.mail import MailSender, mail_sender_ctx
+from server.mail import MailSender
 from server.mail.compose import Composer
 from server.mail.transport import FolderTransport
-from server.mail.wiring import CleanupContext, app_links
+from server.resources import CleanupContext, mail_links, mail_sender_ctx
+from server.web.keys import catalog_key, config_key, db_key, mail_sender_key
 from tests.conftest import free_port
 
 OK = "250 2.0.0 OK: queued"
@@ -167,6 +167,6 @@ def with_mail_sender(app: web.Application, ctx: CleanupContext | None) -> web.Ap
 
 async def _parked_mail_sender(app: web.Application) -> AsyncIterator[None]:
     config = app[config_key]
-    composer = Composer(config, app[catalog_key], app_links(app, config))
+    composer = Composer(config, app[catalog_key], mail_links(app))
     app[mail_sender_key] = MailSender(app[db_key], composer, FolderTransport(config.mail_dir))
     yield

@@ -8,7 +8,7 @@ import re
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.keys import db_key
+from server.web.keys import db_key
 from tests.checkout_form_html import focused, form_inputs
 from tests.conftest import count_rows
 from tests.live import open_live, wait_for_status

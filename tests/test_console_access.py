@@ -10,8 +10,8 @@ import pytest
 from aiohttp import WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient
 
-from server.console.sessions import open_session, set_password
-from server.keys import db_key
+from server.console.sessions import open_session, password_hasher, set_password
+from server.web.keys import db_key
 from tests.conftest import count_rows
 from tests.console_helpers import (
     FAST,
@@ -141,7 +141,7 @@ async def test_the_session_cookie_is_secure_behind_https(
     client = await start_console(
         aiohttp_server, aiohttp_client, app_env, PUBLIC_URL="https://pay.example.com"
     )
-    await set_password(client.server.app[db_key], PASSWORD, FAST.password_hasher())
+    await set_password(client.server.app[db_key], PASSWORD, password_hasher(FAST))
     login = await client.get("/admin/login")
     csrf = login.cookies["paydesk_csrf"].value  # Secure, so the client would not send it over http
     response = await client.post(
@@ -155,7 +155,7 @@ async def test_the_session_cookie_is_secure_behind_https(
 
 
 async def test_a_wrong_password_is_refused(console: TestClient) -> None:
-    await set_password(console.server.app[db_key], PASSWORD, FAST.password_hasher())
+    await set_password(console.server.app[db_key], PASSWORD, password_hasher(FAST))
     fields = await form_of(console, "/admin/login")
     response = await console.post(
         "/admin/login", data={**fields, "password": "nope"}, allow_redirects=False
@@ -166,7 +166,7 @@ async def test_a_wrong_password_is_refused(console: TestClient) -> None:
 
 
 async def test_login_is_throttled_after_five_wrong_passwords(console: TestClient) -> None:
-    await set_password(console.server.app[db_key], PASSWORD, FAST.password_hasher())
+    await set_password(console.server.app[db_key], PASSWORD, password_hasher(FAST))
     fields = await form_of(console, "/admin/login")
     for _ in range(5):
         response = await console.post(
@@ -210,7 +210,7 @@ async def test_before_any_password_the_console_says_how_to_set_one(console: Test
     assert "setup link paydesk printed in its log" in html
     assert "<code>python run.py set-password</code>, then reload this page" in html
     assert 'name="password"' not in html  # no sign-in form that cannot work
-    await set_password(console.server.app[db_key], PASSWORD, FAST.password_hasher())
+    await set_password(console.server.app[db_key], PASSWORD, password_hasher(FAST))
     html = await (await console.get("/admin")).text()
     assert "No console password is set yet." not in html
     assert 'name="password"' in html

@@ -1,4 +1,4 @@
-"""run.py's console commands: set-password (terminal or stdin) and API tokens, against a real database."""
+"""The console's commands: set-password (terminal or stdin) and API tokens, against a real database."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from server.console.commands import (
     set_password_command,
 )
 from server.console.sessions import check_password, open_session
+from server.database_file import apply_migrations
 from server.db import Database
 
 PASSWORD = "a long and memorable passphrase"
@@ -41,6 +42,8 @@ def query(config: Config, work):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
+    """A migrated database, as `migrate` or a first start leaves it: the commands create none."""
+    asyncio.run(apply_migrations(tmp_path / "paydesk.db"))
     return Config(database_path=tmp_path / "paydesk.db")
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.keys import config_key, db_key
+from server.web.keys import config_key, db_key
 from tests.console_helpers import insert_payments, now_ms, payment_row, sign_in, start_console
 from tests.stripe_signing import event_body, sign
 

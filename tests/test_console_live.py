@@ -10,9 +10,9 @@ import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 
-from server.console.feed import QUEUE_SIZE, Feed, OperatorSocket
+from server.console.feed import QUEUE_SIZE, TOPIC, operator_hub
 from server.console.keys import console_key
-from server.socket_sender import BoundedSender
+from server.web.fanout import BoundedSender, Subscriber
 from tests.console_helpers import post_form, sign_in, start_console
 from tests.pages import pay_on_hosted_page
 
@@ -60,7 +60,7 @@ async def test_a_new_payment_appears_on_the_open_dashboard(console: TestClient) 
 
 async def test_signing_out_closes_the_live_feed(console: TestClient) -> None:
     ws = await console.ws_connect("/admin/live")
-    assert len(console.server.app[console_key].feed) == 1
+    assert console.server.app[console_key].feed.hub.count == 1
     assert (await post_form(console, "/admin/logout")).status == 303
     message = await ws.receive(timeout=5)
     assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
@@ -90,16 +90,15 @@ class StalledSocket:
 
 
 async def test_an_operator_socket_that_stops_reading_is_dropped_not_waited_on() -> None:
-    feed = Feed()
+    feed = operator_hub()
     transport = FakeTransport()
     sender = BoundedSender(ws=StalledSocket(), transport=transport, queue_size=QUEUE_SIZE)  # type: ignore[arg-type]
-    slow = OperatorSocket(sender, session_hash="s")
-    feed.add(slow)
-    feed.publish("frame 0")
+    feed.add(Subscriber(TOPIC, sender, owner="s"))
+    feed.publish(TOPIC, "frame 0")
     await asyncio.sleep(0)  # the sender takes it and stalls in send_str
     for n in range(1, QUEUE_SIZE + 1):
-        feed.publish(f"frame {n}")
+        feed.publish(TOPIC, f"frame {n}")
     assert not transport.aborted
-    feed.publish("one too many")  # returns at once: nothing awaits the slow socket
+    feed.publish(TOPIC, "one too many")  # returns at once: nothing awaits the slow socket
     assert transport.aborted
     await sender.close()

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.app import MIGRATIONS_FOLDER
 from server.console.api_tokens import create_api_token
 from server.console.csv_export import safe_cell
 from server.console.queries import Cursor, PaymentFilter, list_sql, parse_filter
 from server.db import Database
-from server.keys import db_key
+from server.package_data import migrations_folder
+from server.web.keys import db_key
 from tests.console_helpers import (
     insert_payments,
     now_ms,
@@ -245,7 +245,7 @@ FILTERS = {
 async def test_the_list_query_stays_on_an_index_at_100000_payments(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "big.db")
     try:
-        await db.migrate(MIGRATIONS_FOLDER)
+        await db.migrate(migrations_folder())
         statuses = ("succeeded", "expired", "pending", "refunded")
         await insert_payments(
             db,
@@ -335,7 +335,7 @@ async def test_a_reference_too_short_to_tell_payments_apart_gets_a_message(
 async def test_a_reference_search_reads_a_range_of_the_primary_key(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "big.db")
     try:
-        await db.migrate(MIGRATIONS_FOLDER)
+        await db.migrate(migrations_folder())
         await insert_payments(
             db,
             [
@@ -370,7 +370,7 @@ async def test_the_detail_page_shows_only_what_applies_to_the_payments_state(
     assert "Checkout could not be opened" not in html
     assert "Left to refund" in html
 
-    expires_at = now_ms() // 1000 + 3600
+    expires_at = now_ms() + 3_600_000
     await insert_payments(console, [payment_row("pay_waiting", created_at=BASE, status="pending")])
     await console.server.app[db_key].write(
         lambda conn: conn.execute(

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.console.api_tokens import create_api_token
-from server.keys import db_key
+from server.web.keys import db_key
 from tests.conftest import count_rows
 from tests.console_helpers import (
     add_fault,

@@ -8,9 +8,11 @@ import gc
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.gc_schedule import NEVER, gc_schedule_context
-from server.keys import foreground_key
-from server.pacing import Foreground, setup_foreground
+from server.gc_schedule import NEVER
+from server.pacing import Foreground
+from server.resources import gc_schedule_context
+from server.web.foreground import setup_foreground
+from server.web.keys import foreground_key
 
 
 def full_passes() -> int:
@@ -23,7 +25,8 @@ async def ok(request: web.Request) -> web.Response:
 
 async def start(aiohttp_client, **timing: float) -> TestClient:  # type: ignore[no-untyped-def]
     app = web.Application()
-    setup_foreground(app, Foreground())
+    foreground = app[foreground_key] = Foreground()
+    setup_foreground(app, foreground)
     app.router.add_get("/", ok)
     app.cleanup_ctx.append(gc_schedule_context(**timing))
     return await aiohttp_client(app)

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient
 
-from server.keys import live_hub_key
+from server.web.keys import status_pages_key
 from tests import lifecycle_events as flows
 from tests.live import next_snapshot, open_live, wait_for_status
 from tests.seed import seed_payment
@@ -80,15 +80,15 @@ async def test_a_client_that_stops_reading_is_dropped_without_delaying_another(
     stalled = await open_live(client, flows.PAYMENT_ID)  # never reads again
     reader = await open_live(client, flows.PAYMENT_ID)
     await next_snapshot(reader)
-    hub = client.server.app[live_hub_key]
+    hub = client.server.app[status_pages_key].hub
     big = "x" * 256 * 1024
     received = 0
     # Large frames fill the stalled socket's buffers and then its queue; the reader keeps up.
     for version in range(2, 80):
         hub.publish(
             flows.PAYMENT_ID,
-            version,
             json.dumps({"type": "payment", "version": version, "pad": big}),
+            version,
         )
         frame = await reader.receive(timeout=5)
         assert frame.type is WSMsgType.TEXT
@@ -139,7 +139,7 @@ async def test_sockets_refuse_compression_to_keep_idle_watchers_small(client: Te
 
 async def test_a_quiet_socket_gets_a_heartbeat_the_page_can_read(client: TestClient) -> None:
     await seeded(client)
-    hub = client.server.app[live_hub_key]
+    hub = client.server.app[status_pages_key].hub
     hub.heartbeat_every_s = 0.3  # the status page's deadline follows it (data-heartbeat-s)
     ws = await open_live(client, flows.PAYMENT_ID)
     assert (await next_snapshot(ws))["type"] == "payment"  # the snapshot comes first, at once
@@ -162,7 +162,7 @@ async def test_the_status_page_tells_its_script_how_often_heartbeats_come(
     client: TestClient,
 ) -> None:
     await seeded(client)
-    client.server.app[live_hub_key].heartbeat_every_s = 7.5
+    client.server.app[status_pages_key].hub.heartbeat_every_s = 7.5
     html = await (await client.get(f"/payments/{flows.PAYMENT_ID}")).text()
     assert 'data-heartbeat-s="7.5"' in html
 

@@ -17,11 +17,13 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.config import load_config
-from server.keys import config_key, db_key, mail_sender_key
-from server.mail import RetryPolicy, mail_sender_context
+from server.mail import RetryPolicy
 from server.mail.commands import resend_receipt
 from server.payments import payment_reference
+from server.resources import mail_sender_context
+from server.web.keys import config_key, db_key, mail_sender_key
 from tests import lifecycle_events as flows
+from tests.console_helpers import post_form, sign_in
 from tests.live import next_snapshot
 from tests.pages import pay_on_hosted_page
 from tests.seed import seed_payment
@@ -192,6 +194,20 @@ async def test_an_explicit_resend_is_the_one_way_to_a_second_receipt(
     receipts = [m for m in smtp.accepted if str(m["Subject"]).startswith("[TEST] Your receipt")]
     assert len(receipts) == 2 and len(smtp.accepted) == 3
     assert receipts[0]["Message-ID"] != receipts[1]["Message-ID"]
+
+
+async def test_a_receipt_resent_from_the_console_goes_out_at_once(
+    start_paydesk: StartPaydesk, smtp: SmtpServer
+) -> None:
+    """The sender polls only every 30 s here: the copy arrives because the resend woke it."""
+    client = await start_paydesk(**smtp_env(smtp.port))
+    await pay(client)
+    await smtp.wait_for(2)
+    await sign_in(client)
+    response = await post_form(client, f"/admin/payments/{flows.PAYMENT_ID}/resend-receipt")
+    assert response.status == 303
+    await smtp.wait_for(3, timeout=10)
+    assert str(smtp.accepted[-1]["Subject"]).startswith("[TEST] Your receipt")
 
 
 async def test_mail_keeps_flowing_while_requests_never_stop(start_paydesk: StartPaydesk) -> None:

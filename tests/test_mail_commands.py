@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import pytest
@@ -10,8 +11,9 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.config import load_config
-from server.keys import config_key, db_key
+from server.database_file import NoDatabase
 from server.mail.commands import resend_receipt, show_outbox
+from server.web.keys import config_key, db_key
 from tests import lifecycle_events as flows
 from tests.seed import seed_payment
 from tests.smtp_server import with_mail_sender
@@ -95,6 +97,14 @@ async def test_resend_queues_another_copy_each_time(
 ) -> None:
     config = paid.server.app[config_key]
     assert await resend_receipt(config, flows.PAYMENT_ID) == 0
+    # One copy waits at a time, as in the console: impatience sends one.
+    assert await resend_receipt(config, flows.PAYMENT_ID) == 1
+    assert "A copy of the receipt is already waiting to be sent." in capsys.readouterr().err
+    await paid.server.app[db_key].write(
+        lambda conn: conn.execute(
+            "UPDATE outbox SET status = 'sent' WHERE dedupe_key = 'receipt:resend:1'"
+        )
+    )
     assert await resend_receipt(config, flows.PAYMENT_ID) == 0
     assert await outbox_keys(paid) == [
         "operator_new_payment",
@@ -104,7 +114,7 @@ async def test_resend_queues_another_copy_each_time(
     ]
     out = capsys.readouterr().out
     assert (
-        f"Queued a copy of the receipt for {flows.PAYMENT_ID} to ada@example.com (outbox 3, receipt:resend:1)"
+        f"Queued a copy of the receipt for {flows.PAYMENT_ID} to ada@example.com (outbox 4, receipt:resend:2)"
         in out
     )
 
@@ -112,11 +122,8 @@ async def test_resend_queues_another_copy_each_time(
 @pytest.mark.parametrize(
     ("payment_id", "message"),
     [
-        ("pay_nobody_has", "resend: there is no payment pay_nobody_has\n"),
-        (
-            "pay_not_paid",
-            "resend: payment pay_not_paid is pending, not paid; only a paid payment has a receipt to send\n",
-        ),
+        ("pay_nobody_has", "resend: There is no payment pay_nobody_has.\n"),
+        ("pay_not_paid", "resend: A receipt is only sent for a paid payment.\n"),
     ],
 )
 async def test_resend_refuses_what_has_no_receipt(
@@ -128,18 +135,11 @@ async def test_resend_refuses_what_has_no_receipt(
     assert await outbox_keys(client) == []
 
 
-async def test_commands_need_the_database(
-    client: TestClient, tmp_path: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    config = dataclasses.replace(
-        client.server.app[config_key], database_path=tmp_path / "missing.db"
-    )
-    assert await show_outbox(config) == 1
-    assert await resend_receipt(config, flows.PAYMENT_ID) == 1
+async def test_commands_need_the_database(client: TestClient, tmp_path: Any) -> None:
     missing = tmp_path / "missing.db"
-    refusal = (
-        f"paydesk: no database at {missing}: start paydesk once or run `python run.py migrate`,"
-        " or set DATABASE_URL\n"
-    )
-    assert capsys.readouterr().err == refusal * 2
-    assert not (tmp_path / "missing.db").exists()
+    config = dataclasses.replace(client.server.app[config_key], database_path=missing)
+    with pytest.raises(NoDatabase, match=re.escape(f"no database at {missing}")):
+        await show_outbox(config)
+    with pytest.raises(NoDatabase, match=re.escape(f"no database at {missing}")):
+        await resend_receipt(config, flows.PAYMENT_ID)
+    assert not missing.exists()

@@ -12,15 +12,15 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.app import create_app
+from server.clock import now_ms
 from server.config import SmtpSecurity, load_config
-from server.keys import catalog_key, config_key, db_key
 from server.lifecycle import Facts
 from server.mail import MailSender, RetryPolicy
 from server.mail.compose import Composer, from_address
 from server.mail.outbox import OutboxRow
 from server.mail.transport import SmtpTransport
-from server.mail.wiring import app_links
-from server.payments import now_ms
+from server.resources import mail_links
+from server.web.keys import catalog_key, config_key, db_key
 from tests.conftest import free_port
 from tests.seed import seed_payment
 from tests.smtp_server import HangingServer, SmtpServer, with_mail_sender
@@ -61,7 +61,7 @@ def make_sender(
         mail_from=MAIL_FROM,
         **settings,
     )
-    composer = Composer(config, app[catalog_key], app_links(app, config))
+    composer = Composer(config, app[catalog_key], mail_links(app))
     transport = SmtpTransport(config, from_address(config, app[catalog_key].shop))
     return MailSender(app[db_key], composer, transport, policy=policy, idle=idle)
 

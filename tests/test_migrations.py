@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from server.app import MIGRATIONS_FOLDER
 from server.db import Database, migration_files
+from server.package_data import migrations_folder
 from tests.conftest import PROJECT_ROOT
 
 
 async def test_all_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "p.db")
     try:
-        applied = await db.migrate(MIGRATIONS_FOLDER)
-        assert applied == [path.name for _, path in migration_files(MIGRATIONS_FOLDER)]
+        applied = await db.migrate(migrations_folder())
+        assert applied == [path.name for _, path in migration_files(migrations_folder())]
         assert applied[0] == "0001_initial.sql"
-        assert await db.migrate(MIGRATIONS_FOLDER) == []
+        assert await db.migrate(migrations_folder()) == []
         rows = await db.fetch_all("SELECT version, name FROM schema_migrations ORDER BY version")
         assert [row["name"] for row in rows] == applied
         assert (await db.fetch_one("PRAGMA journal_mode"))[0] == "wal"  # type: ignore[index]

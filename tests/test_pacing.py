@@ -6,8 +6,8 @@ import asyncio
 
 from aiohttp.test_utils import TestClient
 
-from server.keys import foreground_key
 from server.pacing import BackgroundPacer, Foreground
+from server.web.keys import foreground_key
 
 
 class Clock:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.keys import config_key
+from server.web.keys import config_key
 from tests import lifecycle_events as flows
 from tests.seed import fetch_payment, seed_payment
 from tests.test_webhooks import post_event

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,20 +20,27 @@ from tests.live import wait_for_status
 from tests.pages import pay_on_hosted_page
 
 
-@pytest.fixture
-def paydesk_process(app_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
+@contextmanager
+def started_paydesk(
+    command: list[str], cwd: Path, env: dict[str, str]
+) -> Iterator[subprocess.Popen[str]]:
+    """paydesk started by `command` in `cwd`, killed on leaving if it has not stopped by then."""
     # Nothing from the developer's own environment or .env: the embedded defaults only.
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SMTP_"))}
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STRIPE_", "SMTP_")) and k not in ("DATABASE_URL", "MAIL_DIR")
+    }
     process = subprocess.Popen(
-        [sys.executable, "run.py"],
-        cwd=PROJECT_ROOT,
-        env={**inherited, **app_env, "PYTHONUNBUFFERED": "1"},
+        command,
+        cwd=cwd,
+        env={**inherited, **env, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
-        yield process, f"http://127.0.0.1:{app_env['PORT']}"
+        yield process
     finally:
         if process.poll() is None:
             process.kill()
@@ -41,10 +49,14 @@ def paydesk_process(app_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[
         process.stdout.close()
 
 
-async def test_run_py_takes_a_payment_pushes_it_mails_the_receipt_and_stops_cleanly(
-    paydesk_process: tuple[subprocess.Popen[str], str], app_env: dict[str, str]
-) -> None:
-    process, base = paydesk_process
+@pytest.fixture
+def paydesk_process(app_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    with started_paydesk([sys.executable, "run.py"], PROJECT_ROOT, app_env) as process:
+        yield process, f"http://127.0.0.1:{app_env['PORT']}"
+
+
+async def pay_by_card_and_get_the_receipt(base: str, mail_dir: Path) -> None:
+    """A card payment through the sandbox's hosted page, seen live as paid, and its receipt mailed."""
     await wait_until_ok(base + "/healthz")
     async with ClientSession() as session:
         answer = await session.post(
@@ -57,15 +69,26 @@ async def test_run_py_takes_a_payment_pushes_it_mails_the_receipt_and_stops_clea
             assert (await pay_on_hosted_page(checkout["checkout_url"]))[0] == 303
             await wait_for_status(ws, "succeeded", timeout=15)
     async with asyncio.timeout(15):
-        while not await asyncio.to_thread(receipt_written, Path(app_env["MAIL_DIR"])):
+        while not await asyncio.to_thread(receipt_written, mail_dir):
             await asyncio.sleep(0.1)
 
+
+async def stop(process: subprocess.Popen[str]) -> str:
+    """Stop paydesk as Ctrl+C does; it must exit cleanly. Everything it printed."""
     process.send_signal(signal.SIGINT)
     assert await asyncio.to_thread(process.wait, 15) == 0
     assert process.stdout is not None
     output = process.stdout.read()
-    assert f"paydesk is running at {base}" in output
     assert "Traceback" not in output
+    return output
+
+
+async def test_run_py_takes_a_payment_pushes_it_mails_the_receipt_and_stops_cleanly(
+    paydesk_process: tuple[subprocess.Popen[str], str], app_env: dict[str, str]
+) -> None:
+    process, base = paydesk_process
+    await pay_by_card_and_get_the_receipt(base, Path(app_env["MAIL_DIR"]))
+    assert f"paydesk is running at {base}" in await stop(process)
 
 
 def receipt_written(folder: Path) -> bool:

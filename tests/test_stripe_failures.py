@@ -11,8 +11,8 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.keys import db_key
 from server.sandbox import SandboxSettings, create_sandbox_app
+from server.web.keys import db_key
 from tests.conftest import count_rows, free_port
 from tests.pages import field_errors, payment_form, submit_order
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.keys import config_key, db_key, webhook_stats_key
+from server.web.keys import config_key, db_key, webhook_stats_key
 from tests import lifecycle_events as flows
 from tests.conftest import count_rows
 from tests.seed import fetch_payment, seed_payment

@@ -1,33 +1,36 @@
-"""The operator console at /admin and its JSON API at /api/admin; `setup_console(app)` adds both.
-
-Call it from create_app once the core routes and cleanup contexts are in place (it needs the
-database at start to decide whether to print a setup link). A second call is a no-op, so tests
-that add it themselves keep working once create_app does.
-"""
+"""The operator console at /admin and its JSON API at /api/admin; `setup_console(app, events)` adds both."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ..keys import payment_listeners_key
+from ..config import ConsoleSettings
+from ..payment_events import PaymentEvents
 from .api import create_api_app
-from .feed import close_feed, feed_listener
-from .keys import console_installed_key, console_key
+from .feed import OperatorFeed, operator_hub
+from .keys import console_key
 from .routes import add_console_routes
-from .settings import ConsoleSettings
 from .startup import setup_link_ctx
 from .state import ConsoleState
 
-__all__ = ["ConsoleSettings", "setup_console"]
+__all__ = ["setup_console"]
 
 
-def setup_console(app: web.Application, settings: ConsoleSettings | None = None) -> None:
-    if app.get(console_installed_key):
-        return
-    app[console_installed_key] = True
-    app[console_key] = ConsoleState.create(settings or ConsoleSettings())
+def setup_console(app: web.Application, settings: ConsoleSettings, events: PaymentEvents) -> None:
+    """Add the console's pages, API, live feed and start-up setup link to `app`."""
+
+    def detail_url(payment_id: str) -> str:
+        return str(app.router["admin.payment"].url_for(payment_id=payment_id))
+
+    feed = OperatorFeed(operator_hub(), detail_url)
+    app[console_key] = ConsoleState.create(settings, feed)
     add_console_routes(app.router)
     app.add_subapp("/api/admin", create_api_app(app))
-    app[payment_listeners_key].append(feed_listener)
+    events.add_audience(feed)
     app.cleanup_ctx.append(setup_link_ctx)
     app.on_shutdown.append(close_feed)
+
+
+async def close_feed(app: web.Application) -> None:
+    """on_shutdown: open sockets close before the server waits for handlers to finish."""
+    await app[console_key].feed.close()

@@ -15,14 +15,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..errors import error_message
-from ..keys import config_key, db_key, stripe_key
 from ..lifecycle import Facts
 from ..payments import Payment, get_payment
-from .guard import bearer_middleware
-from .keys import api_token_key, status_url_key
-from .queries import Cursor, FilterError, list_payments, parse_filter
-from .refunds import (
+from ..refunds import (
     REASONS,
     RefundError,
     RefundRequest,
@@ -31,6 +26,11 @@ from .refunds import (
     request_refund,
     requests_for,
 )
+from ..web.errors import error_message
+from ..web.keys import config_key, db_key, stripe_key
+from .guard import bearer_middleware
+from .keys import api_token_key, status_url_key
+from .queries import Cursor, FilterError, list_payments, parse_filter
 from .serialize import payment_json, refund_request_json
 from .timeline import event_rows, mail_rows
 

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
-from ..db import Database
-from ..payments import now_ms
+from ..clock import now_ms
+from ..db import Connection, Database, Row
 from .sessions import TOUCH_EVERY_MS, digest
 
 TOKEN_PREFIX = "pdk_"  # noqa: S105 - a marker, not a secret
@@ -32,7 +29,7 @@ class ApiToken:
     revoked_at: int | None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> ApiToken:
+    def from_row(cls, row: Row) -> ApiToken:
         return cls(
             row["id"],
             row["name"],
@@ -58,7 +55,7 @@ async def create_api_token(db: Database, name: str) -> tuple[ApiToken, str]:
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     stamp = now_ms()
 
-    def work(conn: sqlite3.Connection) -> int:
+    def work(conn: Connection) -> int:
         cursor = conn.execute(
             "INSERT INTO console_api_tokens (name, prefix, token_hash, created_at) VALUES (?, ?, ?, ?)",
             (name, secret[:SHOWN_PREFIX], digest(secret), stamp),
@@ -80,7 +77,7 @@ async def list_api_tokens(db: Database) -> list[ApiToken]:
 async def revoke_api_token(db: Database, token_id: int) -> bool:
     """Revoke a token at once; False when there is no such live token."""
 
-    def work(conn: sqlite3.Connection) -> bool:
+    def work(conn: Connection) -> bool:
         cursor = conn.execute(
             "UPDATE console_api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
             (now_ms(), token_id),
@@ -104,7 +101,7 @@ async def find_api_token(db: Database, secret: str) -> ApiToken | None:
     stamp = now_ms()
     if token.last_used_at is None or stamp - token.last_used_at > TOUCH_EVERY_MS:
 
-        def touch(conn: sqlite3.Connection) -> None:
+        def touch(conn: Connection) -> None:
             conn.execute(
                 "UPDATE console_api_tokens SET last_used_at = ? WHERE id = ?", (stamp, token.id)
             )

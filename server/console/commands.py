@@ -1,12 +1,7 @@
-"""run.py commands for the console: set the password; create, list and revoke API tokens.
+"""The console's commands: set the password; create, list and revoke API tokens.
 
-Wiring in run.py (see docs/console.md):
-
-    from server.console.commands import COMMANDS, add_commands, run_command
-    add_commands(commands)                       # after the other subparsers
-    ...
-    if options.command in COMMANDS:
-        return run_command(options, config)      # after config is loaded and logging set up
+server/cli.py adds them to its parser with `add_commands(subparsers)` and, once the settings are
+loaded and the database is known to be there, runs them with `run_command(options, config)`.
 """
 
 from __future__ import annotations
@@ -15,24 +10,23 @@ import argparse
 import asyncio
 import getpass
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO, TypeVar
 
-from ..config import PROJECT_ROOT, Config
+from ..clock import utc_minute
+from ..config import Config, ConsoleSettings
+from ..database_file import migrated_database
 from ..db import Database
 from .api_tokens import TokenNameError, create_api_token, list_api_tokens, revoke_api_token
-from .sessions import password_problem, set_password
-from .settings import ConsoleSettings
+from .sessions import password_hasher, password_problem, set_password
 
-MIGRATIONS_FOLDER = PROJECT_ROOT / "migrations"
 COMMANDS = frozenset({"set-password", "create-token", "list-tokens", "revoke-token"})
 Prompt = Callable[[str], str]
 T = TypeVar("T")
 
 
 def add_commands(commands: Any) -> None:
-    """Add the console's subcommands to run.py's `parser.add_subparsers(...)` object."""
+    """Add the console's subcommands to the command line's `parser.add_subparsers(...)` object."""
     commands.add_parser(
         "set-password",
         help="set the console password (asked twice; read from stdin when not a terminal)",
@@ -82,7 +76,7 @@ def set_password_command(
     if problem:
         print(f"paydesk: password not set: {problem}", file=err)
         return 2
-    hasher = ConsoleSettings().password_hasher()
+    hasher = password_hasher(ConsoleSettings())
     _with_db(config, lambda db: set_password(db, password, hasher))
     print("Console password set. Every signed-in browser is signed out.", file=out)
     return 0
@@ -118,7 +112,8 @@ def list_tokens_command(config: Config, out: TextIO) -> int:
 def revoke_token_command(config: Config, token_id: int, out: TextIO, err: TextIO) -> int:
     if not _with_db(config, lambda db: revoke_api_token(db, token_id)):
         print(
-            f"paydesk: there is no live token {token_id}; see: python run.py list-tokens", file=err
+            f"paydesk: there is no live token {token_id}; the list-tokens command shows them",
+            file=err,
         )
         return 1
     print(f"Token {token_id} revoked.", file=out)
@@ -126,20 +121,12 @@ def revoke_token_command(config: Config, token_id: int, out: TextIO, err: TextIO
 
 
 def _day(stamp_ms: int | None) -> str:
-    return (
-        "never"
-        if stamp_ms is None
-        else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp_ms / 1000))
-    )
+    return "never" if stamp_ms is None else utc_minute(stamp_ms)
 
 
 def _with_db(config: Config, work: Callable[[Database], Awaitable[T]]) -> T:
     async def run() -> T:
-        db = await Database.open(config.database_path)
-        try:
-            await db.migrate(MIGRATIONS_FOLDER)
+        async with migrated_database(config.database_path) as db:
             return await work(db)
-        finally:
-            await db.close()
 
     return asyncio.run(run())

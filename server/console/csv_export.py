@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import AsyncIterator
 
+from ..clock import utc_iso
 from ..db import Database
 from ..lifecycle import Facts
 from ..money import format_major
@@ -29,14 +29,10 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def iso(stamp_ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp_ms / 1000))
-
-
 def csv_row(payment: Payment) -> list[str]:
     refunded = min(payment.amount, Facts.from_json(payment.facts).refunded_amount)
     values: list[object] = [
-        payment.id, iso(payment.created_at), iso(payment.updated_at), payment.status,
+        payment.id, utc_iso(payment.created_at), utc_iso(payment.updated_at), payment.status,
         payment.product_id, payment.product_name, payment.quantity,
         format_major(payment.amount, payment.currency), format_major(refunded, payment.currency),
         payment.currency, payment.customer_name, payment.customer_email,

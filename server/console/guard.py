@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..keys import config_key, db_key
+from ..config import origin_of
+from ..web.keys import config_key, db_key
 from .api_tokens import find_api_token
 from .keys import api_token_key, console_key, session_key
 from .sessions import Session, find_session
@@ -86,7 +87,7 @@ def operator_socket(handler: Handler) -> Handler:
             raise web.HTTPUnauthorized(text="Sign in to the console first.")
         origin = request.headers.get("Origin")
         public = request.app[config_key].public_url
-        if origin and origin not in (_origin(public), _origin(str(request.url))):
+        if origin and origin not in (origin_of(public), origin_of(str(request.url))):
             raise web.HTTPForbidden(text="The console's live feed only opens from the console.")
         request[session_key] = session
         return await handler(request)
@@ -115,8 +116,3 @@ async def bearer_middleware(request: web.Request, handler: Handler) -> web.Strea
         )
     request[api_token_key] = token
     return await handler(request)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"

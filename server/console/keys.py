@@ -14,8 +14,6 @@ if TYPE_CHECKING:
     from .state import ConsoleState
 
 console_key: web.AppKey[ConsoleState] = web.AppKey("console")
-# Set by setup_console; a second call (the lead's create_app and a test fixture) is then a no-op.
-console_installed_key: web.AppKey[bool] = web.AppKey("console_installed")
 
 # On the admin API sub-app: the customer's status page URL for a payment id (a root app route).
 status_url_key: web.AppKey[Callable[[str], str]] = web.AppKey("console_status_url")

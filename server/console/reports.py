@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-import aiosqlite
-
-from ..db import Database
+from ..db import Database, Row
 from ..lifecycle import Facts, Status
 from ..webhook_stats import WebhookStats
 from .queries import day_start_ms
@@ -146,7 +144,7 @@ async def load_health(db: Database, stats: WebhookStats, now: int) -> Health:
     )
 
 
-def _event(row: aiosqlite.Row) -> EventLine:
+def _event(row: Row) -> EventLine:
     return EventLine(
         row["received_at"], row["id"], row["type"], row["outcome"], row["reason"], row["payment_id"]
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..clock import utc_iso
 from ..lifecycle import Facts
 from ..payments import Payment
-from .csv_export import iso
-from .refunds import RefundRequest
+from ..refunds import RefundRequest
 
 
 def payment_json(payment: Payment, status_url: str) -> dict[str, Any]:
@@ -26,8 +26,8 @@ def payment_json(payment: Payment, status_url: str) -> dict[str, Any]:
         "checkout_session_id": payment.checkout_session_id,
         "payment_intent_id": payment.payment_intent_id,
         "status_url": status_url,
-        "created_at": iso(payment.created_at),
-        "updated_at": iso(payment.updated_at),
+        "created_at": utc_iso(payment.created_at),
+        "updated_at": utc_iso(payment.updated_at),
         "version": payment.version,
     }
 
@@ -43,6 +43,6 @@ def refund_request_json(request: RefundRequest) -> dict[str, Any]:
         "message": request.message,
         "requested_by": request.requested_by,
         "attempts": request.attempts,
-        "created_at": iso(request.created_at),
-        "updated_at": iso(request.updated_at),
+        "created_at": utc_iso(request.created_at),
+        "updated_at": utc_iso(request.updated_at),
     }

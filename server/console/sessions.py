@@ -6,14 +6,14 @@ import asyncio
 import hashlib
 import logging
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ..db import Database
-from ..payments import now_ms
+from ..clock import now_ms
+from ..config import ConsoleSettings
+from ..db import Connection, Database, Row
 
 log = logging.getLogger(__name__)
 DEFAULT_HASHER = PasswordHasher()  # argon2id with the library's vetted defaults
@@ -63,7 +63,7 @@ async def check_password(db: Database, password: str) -> bool:
         return False
 
 
-def store_password(conn: sqlite3.Connection, password_hash: str) -> None:
+def store_password(conn: Connection, password_hash: str) -> None:
     """Set the password inside a transaction; every session ends, every setup link dies."""
     stamp = now_ms()
     conn.execute(
@@ -88,7 +88,7 @@ async def create_setup_token(db: Database, lifetime_seconds: int) -> str:
     token = new_token()
     stamp = now_ms()
 
-    def work(conn: sqlite3.Connection) -> None:
+    def work(conn: Connection) -> None:
         conn.execute("DELETE FROM console_setup_tokens WHERE used_at IS NULL")
         conn.execute(
             "INSERT INTO console_setup_tokens (token_hash, created_at, expires_at) VALUES (?, ?, ?)",
@@ -114,7 +114,7 @@ async def use_setup_token(
     """Set the first password with a setup link; False when the link is used, expired or moot."""
     password_hash = await hash_password(password, hasher)
 
-    def work(conn: sqlite3.Connection) -> bool:
+    def work(conn: Connection) -> bool:
         cursor = conn.execute(
             "UPDATE console_setup_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL"
             " AND expires_at > ? AND NOT EXISTS (SELECT 1 FROM console_credentials)",
@@ -141,7 +141,7 @@ async def open_session(db: Database, client: str) -> str:
     token = new_token()
     stamp = now_ms()
 
-    def work(conn: sqlite3.Connection) -> None:
+    def work(conn: Connection) -> None:
         conn.execute(
             "INSERT INTO console_sessions (token_hash, created_at, last_seen_at, client) VALUES (?, ?, ?, ?)",
             (digest(token), stamp, stamp, client[:300]),
@@ -189,6 +189,11 @@ async def prune_sessions(db: Database, *, idle_seconds: int, max_seconds: int) -
     )
 
 
+async def list_sessions(db: Database) -> list[Row]:
+    """Every open console session, the most recently used first."""
+    return await db.fetch_all("SELECT * FROM console_sessions ORDER BY last_seen_at DESC")
+
+
 async def close_session(db: Database, token_hash: str) -> None:
     await _update(db, "DELETE FROM console_sessions WHERE token_hash = ?", (token_hash,))
 
@@ -198,7 +203,16 @@ async def close_other_sessions(db: Database, keep_hash: str) -> None:
 
 
 async def _update(db: Database, sql: str, params: tuple[object, ...]) -> None:
-    def work(conn: sqlite3.Connection) -> None:
+    def work(conn: Connection) -> None:
         conn.execute(sql, params)
 
     await db.write(work)
+
+
+def password_hasher(settings: ConsoleSettings) -> PasswordHasher:
+    """argon2id at the settings' cost; a stored hash keeps the costs it was made with."""
+    return PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..keys import config_key, db_key
+from ..web.keys import config_key, db_key
 from .keys import console_key
 from .sessions import create_setup_token, has_password
 from .wording import minutes_to_wait

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 
-from .feed import Feed
-from .settings import ConsoleSettings
+from ..config import ConsoleSettings
+from .feed import OperatorFeed
+from .sessions import password_hasher
 from .throttle import LoginThrottle
 
 
@@ -16,9 +17,9 @@ class ConsoleState:
     settings: ConsoleSettings
     throttle: LoginThrottle
     hasher: PasswordHasher
-    feed: Feed = field(default_factory=Feed)
+    feed: OperatorFeed
 
     @classmethod
-    def create(cls, settings: ConsoleSettings) -> ConsoleState:
+    def create(cls, settings: ConsoleSettings, feed: OperatorFeed) -> ConsoleState:
         throttle = LoginThrottle(settings.login_failures, settings.login_window_seconds)
-        return cls(settings=settings, throttle=throttle, hasher=settings.password_hasher())
+        return cls(settings, throttle, password_hasher(settings), feed)

@@ -6,12 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
-from ..db import Database
+from ..db import Database, Row
 from ..money import format_amount
 from ..payments import Payment
-from .refunds import REASONS, RefundRequest
+from ..refunds import REASONS, RefundRequest
 from .wording import count
 
 MAIL_KINDS = {
@@ -45,28 +43,27 @@ class Entry:
     ref: str | None = None  # the Stripe event id, outbox dedupe key or Stripe refund id
 
 
-def mail_state(row: aiosqlite.Row | Mapping[str, Any]) -> str:
+def mail_state(row: Row | Mapping[str, Any]) -> str:
     """The outbox row in the operator's words: queued, retrying, sent or failed."""
     if row["status"] == "pending":
         return "retrying" if row["attempts"] > 0 else "queued"
     return str(row["status"])
 
 
-def event_entry(row: aiosqlite.Row) -> Entry:
+def event_entry(row: Row) -> Entry:
     return Entry(row["received_at"], "event", row["type"], row["outcome"], row["reason"], row["id"])
 
 
-def mail_entry(row: aiosqlite.Row) -> Entry:
-    keys = set(row.keys())
+def mail_entry(row: Row) -> Entry:
     state = mail_state(row)
     parts = []
-    if "subject" in keys and row["subject"]:
+    if row["subject"]:
         parts.append(f"“{row['subject']}”")
     if state == "sent" and row["sent_at"]:
         parts.append(f"after {count(row['attempts'], 'attempt')}")
     if row["last_error"]:
         parts.append(f"server said: {row['last_error']}")
-    if "message_id" in keys and row["message_id"]:
+    if row["message_id"]:
         parts.append(f"Message-ID {row['message_id']}")
     title = MAIL_KINDS.get(row["kind"], row["kind"])
     return Entry(row["created_at"], "mail", title, state, "; ".join(parts), row["dedupe_key"])
@@ -89,7 +86,7 @@ def request_entry(request: RefundRequest, currency: str) -> Entry:
     )
 
 
-async def _events(db: Database, payment_id: str) -> list[aiosqlite.Row]:
+async def _events(db: Database, payment_id: str) -> list[Row]:
     return await db.fetch_all(
         "SELECT id, type, created, received_at, outcome, reason FROM stripe_events"
         " WHERE payment_id = ? ORDER BY created, received_at",
@@ -97,8 +94,7 @@ async def _events(db: Database, payment_id: str) -> list[aiosqlite.Row]:
     )
 
 
-async def _mails(db: Database, payment_id: str) -> list[aiosqlite.Row]:
-    # SELECT *: the mail work adds columns (subject, message_id) that are shown when present.
+async def _mails(db: Database, payment_id: str) -> list[Row]:
     return await db.fetch_all(
         "SELECT * FROM outbox WHERE payment_id = ? ORDER BY created_at, id", (payment_id,)
     )
@@ -134,7 +130,7 @@ MAIL_FIELDS = (
 async def mail_rows(db: Database, payment_id: str) -> list[dict[str, Any]]:
     """The payment's outbox rows for the API, with the state in words."""
     return [
-        {**{key: row[key] for key in MAIL_FIELDS if key in row.keys()}, "state": mail_state(row)}  # noqa: SIM118
+        {**{key: row[key] for key in MAIL_FIELDS}, "state": mail_state(row)}
         for row in await _mails(db, payment_id)
     ]
 

@@ -6,6 +6,5 @@ renders and delivers them in the background, retrying until the server takes the
 
 from .retry import RetryPolicy
 from .sender import MailSender
-from .wiring import mail_sender_context, mail_sender_ctx
 
-__all__ = ["MailSender", "RetryPolicy", "mail_sender_context", "mail_sender_ctx"]
+__all__ = ["MailSender", "RetryPolicy"]

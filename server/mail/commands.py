@@ -1,17 +1,12 @@
-"""The mail commands behind `run.py outbox` and `run.py resend PAYMENT_ID`: they print, and return an exit code."""
+"""The mail commands behind `paydesk outbox` and `paydesk resend PAYMENT_ID`: they print, and return an exit code."""
 
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
-from ..app import MIGRATIONS_FOLDER
+from ..clock import utc_second
 from ..config import Config
-from ..db import Database
-from ..lifecycle import Facts
+from ..database_file import migrated_database
 from ..payments import get_payment
 from . import outbox
 from .outbox import PENDING, OutboxRow
@@ -23,9 +18,7 @@ ERROR_WIDTH = 60  # the last error column is cut to this; the full text is in th
 
 async def show_outbox(config: Config) -> int:
     """List pending and failed mail: what is waiting, how often it was tried, and why it failed."""
-    async with _database(config) as db:
-        if db is None:
-            return 1
+    async with migrated_database(config.database_path) as db:
         rows = await outbox.undelivered(db)
     if not rows:
         print("No pending or failed mail: everything queued has been sent.")
@@ -43,49 +36,19 @@ async def show_outbox(config: Config) -> int:
 
 async def resend_receipt(config: Config, payment_id: str) -> int:
     """Queue another copy of a paid payment's receipt: the one way to send a receipt twice."""
-    async with _database(config) as db:
-        if db is None:
+    async with migrated_database(config.database_path) as db:
+        try:
+            outbox_id, key = await outbox.queue_receipt_copy(db, payment_id)
+        except outbox.ResendRefused as exc:
+            print(f"resend: {exc}", file=sys.stderr)
             return 1
         payment = await get_payment(db, payment_id)
-        if payment is None:
-            print(f"resend: there is no payment {payment_id}", file=sys.stderr)
-            return 1
-        if not Facts.from_json(payment.facts).paid:
-            print(
-                f"resend: payment {payment_id} is {payment.status.replace('_', ' ')}, not paid;"
-                " only a paid payment has a receipt to send",
-                file=sys.stderr,
-            )
-            return 1
-        outbox_id, key = await outbox.queue_resend(db, payment_id)
+    assert payment is not None  # a copy was queued for it
     print(
         f"Queued a copy of the receipt for {payment_id} to {payment.customer_email}"
         f" (outbox {outbox_id}, {key}). A running paydesk sends it within {DEFAULT_IDLE:.0f} s."
     )
     return 0
-
-
-def no_database(path: Path) -> str:
-    """Why a command that reads or changes data refuses to run: only migrate and the server
-    create the database, so a command never works on an empty one beside the server's."""
-    return (
-        f"no database at {path}: start paydesk once or run `python run.py migrate`,"
-        " or set DATABASE_URL"
-    )
-
-
-@asynccontextmanager
-async def _database(config: Config) -> AsyncIterator[Database | None]:
-    if not config.database_path.is_file():
-        print(f"paydesk: {no_database(config.database_path)}", file=sys.stderr)
-        yield None
-        return
-    db = await Database.open(config.database_path)
-    try:
-        await db.migrate(MIGRATIONS_FOLDER)  # the mail columns come with a migration
-        yield db
-    finally:
-        await db.close()
 
 
 def _columns(row: OutboxRow) -> tuple[str, ...]:
@@ -98,10 +61,6 @@ def _columns(row: OutboxRow) -> tuple[str, ...]:
         row.dedupe_key,  # the kind, and for refunds, disputes and resends which one
         row.status,
         str(row.attempts),
-        _when(row.next_attempt_at) if row.status == PENDING else "-",
+        utc_second(row.next_attempt_at) if row.status == PENDING else "-",
         error or "-",
     )
-
-
-def _when(stamp_ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp_ms / 1000))

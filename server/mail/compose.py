@@ -12,13 +12,14 @@ from pathlib import Path
 import jinja2
 
 from ..catalog import Catalog, Shop
-from ..config import PROJECT_ROOT, Config
+from ..config import Config
 from ..money import format_amount
+from ..package_data import templates_folder
 from ..payments import Payment
 from .messages import Audience, Draft, Links, draft, one_line
 from .outbox import OutboxRow, Rendered
 
-TEMPLATES_FOLDER = PROJECT_ROOT / "templates" / "mail"
+TEMPLATES_FOLDER = templates_folder() / "mail"
 DEFAULT_ACCENT = "#1f5f8b"  # the payment page's own default (static/style.css)
 TEST_SUBJECT_PREFIX = "[TEST] "  # no real money moved: nobody should act on it as if it had
 

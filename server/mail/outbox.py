@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-import aiosqlite
-
-from ..db import Database
-from ..lifecycle import MailKind
-from ..payments import now_ms
+from ..clock import now_ms
+from ..db import Connection, Database, Row
+from ..lifecycle import Facts, MailIntent, MailKind
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 RESEND_PREFIX = f"{MailKind.RECEIPT}:resend:"
@@ -43,7 +41,7 @@ class OutboxRow:
     rendered: Rendered | None  # None until the first delivery attempt renders it
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> OutboxRow:
+    def from_row(cls, row: Row) -> OutboxRow:
         rendered = None
         if row["message"] is not None:
             rendered = Rendered(
@@ -88,7 +86,7 @@ async def next_due_at(db: Database) -> int | None:
 async def store_rendered(db: Database, outbox_id: int, rendered: Rendered) -> Rendered:
     """Keep the first rendering; if one is stored already, that one wins and is returned."""
 
-    def work(conn: sqlite3.Connection) -> Rendered:
+    def work(conn: Connection) -> Rendered:
         conn.execute(
             "UPDATE outbox SET message_id = ?, subject = ?, recipients = ?, message = ?"
             " WHERE id = ? AND message IS NULL",
@@ -147,15 +145,42 @@ async def undelivered(db: Database) -> list[OutboxRow]:
     return [OutboxRow.from_row(row) for row in rows]
 
 
-async def queue_resend(db: Database, payment_id: str) -> tuple[int, str]:
-    """Queue another copy of the receipt under a new dedupe key; returns (outbox id, key)."""
+def enqueue(conn: Connection, payment_id: str, mails: Iterable[MailIntent]) -> None:
+    """Queue a transition's mail in the caller's transaction; a dedupe key is queued once, ever."""
+    stamp = now_ms()
+    conn.executemany(
+        "INSERT OR IGNORE INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(payment_id, str(m.kind), m.dedupe_key, int(m.urgent), stamp, stamp) for m in mails],
+    )
 
-    def work(conn: sqlite3.Connection) -> tuple[int, str]:
+
+class ResendRefused(Exception):
+    """The receipt cannot be sent again now; the message says why, for a person."""
+
+
+async def queue_receipt_copy(db: Database, payment_id: str) -> tuple[int, str]:
+    """Queue another copy of a paid payment's receipt; returns (outbox id, dedupe key).
+
+    The one rule for a second copy, from the console and the command line alike: only a paid
+    payment has a receipt, and one copy waits at a time, so impatient clicks send one.
+    """
+
+    def work(conn: Connection) -> tuple[int, str]:
+        payment = conn.execute("SELECT facts FROM payments WHERE id = ?", (payment_id,)).fetchone()
+        if payment is None:
+            raise ResendRefused(f"There is no payment {payment_id}.")
+        if not Facts.from_json(payment["facts"]).paid:
+            raise ResendRefused("A receipt is only sent for a paid payment.")
         row = conn.execute(
-            "SELECT count(*) FROM outbox WHERE payment_id = ? AND dedupe_key LIKE ?",
+            "SELECT count(*), sum(status = 'pending') FROM outbox"
+            " WHERE payment_id = ? AND dedupe_key LIKE ?",
             (payment_id, RESEND_PREFIX + "%"),
         ).fetchone()
-        key = f"{RESEND_PREFIX}{(row[0] if row else 0) + 1}"
+        resends, waiting = (row[0], row[1] or 0) if row else (0, 0)
+        if waiting:
+            raise ResendRefused("A copy of the receipt is already waiting to be sent.")
+        key = f"{RESEND_PREFIX}{resends + 1}"
         stamp = now_ms()
         cursor = conn.execute(
             "INSERT INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
@@ -169,7 +194,7 @@ async def queue_resend(db: Database, payment_id: str) -> tuple[int, str]:
 
 
 async def _update(db: Database, sql: str, params: tuple[object, ...]) -> None:
-    def work(conn: sqlite3.Connection) -> None:
+    def work(conn: Connection) -> None:
         conn.execute(sql, params)
 
     await db.write(work)

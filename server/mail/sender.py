@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from ..db import Database
+from ..clock import now_ms
+from ..db import Database, DatabaseError
 from ..pacing import BackgroundPacer
-from ..payments import get_payment, now_ms
+from ..payments import get_payment
 from . import outbox
 from .compose import CannotCompose, Composer
 from .outbox import OutboxRow, Rendered
@@ -91,7 +91,7 @@ class MailSender:
             self._wake.clear()
             try:
                 handled = await self.deliver_due()
-            except sqlite3.Error:
+            except DatabaseError:
                 log.exception("mail sender: database error; trying again in %s s", DB_ERROR_PAUSE)
                 await self._sleep(DB_ERROR_PAUSE)
                 continue

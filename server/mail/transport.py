@@ -222,3 +222,16 @@ def _describe(exc: BaseException) -> str:
         return f"{exc.code} {exc.message}"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def transport_for(config: Config, sender: Address) -> Transport:
+    """SMTP when SMTP_HOST is set, else .eml files in MAIL_DIR; says which in the log."""
+    if not config.smtp_host:
+        log.warning(
+            "mail: no SMTP_HOST set, so nothing is sent; messages are written as .eml files to %s",
+            config.mail_dir,
+        )
+        return FolderTransport(config.mail_dir)
+    transport = SmtpTransport(config, sender)
+    log.info("mail: sending through %s as %s", transport.describe(), sender)
+    return transport

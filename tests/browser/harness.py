@@ -10,8 +10,8 @@ import stripe
 from aiohttp import ClientSession, web
 from playwright.async_api import BrowserContext, ConsoleMessage, Page
 
-from server.keys import db_key
 from server.payments import Payment, get_payment
+from server.web.keys import db_key
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Flags this machine needs: no sandbox as root, no GPU, and no calls home on a closed network.

@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from server.console import ConsoleSettings
-from server.console.sessions import set_password
-from server.keys import db_key
+from server.config import ConsoleSettings
+from server.console.sessions import password_hasher, set_password
+from server.web.keys import db_key
 from tests.browser.flows import (
     LIVE_TIMEOUT,
     expect_status,
@@ -70,7 +70,7 @@ async def test_a_refund_in_the_console_turns_the_customers_page_to_refunded(
     await mark(page)
     await expect_status(page, "succeeded", "Paid", unchanged=False)
 
-    await set_password(paydesk.app[db_key], PASSWORD, FAST_HASH.password_hasher())
+    await set_password(paydesk.app[db_key], PASSWORD, password_hasher(FAST_HASH))
     await operator.goto(paydesk.at("/admin"))
     await expect(operator).to_have_url(re.compile(r"/admin/login\?next=/admin$"))
     await operator.get_by_label("Password").fill(PASSWORD)
@@ -94,7 +94,7 @@ async def test_a_refund_in_the_console_turns_the_customers_page_to_refunded(
 
 
 async def sign_in_operator(operator: Page, paydesk: Paydesk, path: str = "/admin") -> None:
-    await set_password(paydesk.app[db_key], PASSWORD, FAST_HASH.password_hasher())
+    await set_password(paydesk.app[db_key], PASSWORD, password_hasher(FAST_HASH))
     await operator.goto(paydesk.at(path))
     await operator.get_by_label("Password").fill(PASSWORD)
     await operator.get_by_role("button", name="Sign in").click()

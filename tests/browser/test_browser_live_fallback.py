@@ -6,7 +6,7 @@ import time
 
 from playwright.async_api import BrowserContext, Page, Request, WebSocketRoute
 
-from server.keys import live_hub_key
+from server.web.keys import status_pages_key
 from tests.browser.flows import expect_status, mark, pay_by_card, start_checkout
 from tests.browser.harness import Paydesk
 
@@ -86,7 +86,7 @@ async def test_a_socket_that_goes_quiet_after_its_snapshot_gives_way_to_polling(
     paydesk: Paydesk, context: BrowserContext, page: Page
 ) -> None:
     # Heartbeats every half second: the page gives up on a socket quiet for 1.25 s.
-    paydesk.app[live_hub_key].heartbeat_every_s = 0.5
+    paydesk.app[status_pages_key].hub.heartbeat_every_s = 0.5
     payment_id = await start_checkout(page, paydesk)
     checkout_url = page.url
 

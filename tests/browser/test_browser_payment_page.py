@@ -6,7 +6,7 @@ import asyncio
 
 from playwright.async_api import Page, expect
 
-from server.keys import db_key
+from server.web.keys import db_key
 from tests.browser.flows import fill_order
 from tests.browser.harness import Paydesk
 

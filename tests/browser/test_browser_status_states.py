@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
-from server.keys import db_key
+from server.web.keys import db_key
 from tests.browser.flows import (
     DISPUTED,
     THREE_D_SECURE,

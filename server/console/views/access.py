@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...keys import db_key
+from ...web.client import client_id
+from ...web.keys import db_key
 from ..guard import clear_session_cookie, operator_page, public, safe_next, set_session_cookie
 from ..keys import console_key, session_key
 from ..sessions import (
@@ -25,10 +26,6 @@ SETUP_NEEDED = (
     "No console password is set yet. Open the setup link printed in the server log when paydesk "
     "started, or run: python run.py set-password"
 )
-
-
-def _client(request: web.Request) -> str:
-    return request.remote or "unknown"
 
 
 def _login_page(
@@ -64,7 +61,7 @@ async def login_submit(request: web.Request) -> web.Response:
     throttle = request.app[console_key].throttle
     form = await request.post()
     next_url = safe_next(str(form.get("next", "")))
-    wait = throttle.retry_after(_client(request))
+    wait = throttle.retry_after(client_id(request))
     if wait:
         response = _login_page(
             request,
@@ -78,17 +75,17 @@ async def login_submit(request: web.Request) -> web.Response:
         return _login_page(request, error=SETUP_NEEDED, next_url=next_url, status=409)
     password = form.get("password")
     if not isinstance(password, str) or not await check_password(db, password):
-        throttle.failed(_client(request))
+        throttle.failed(client_id(request))
         return _login_page(
             request, error="That password is not right.", next_url=next_url, status=401
         )
-    throttle.succeeded(_client(request))
+    throttle.succeeded(client_id(request))
     settings = request.app[console_key].settings
     await prune_sessions(
         db, idle_seconds=settings.session_idle_seconds, max_seconds=settings.session_max_seconds
     )
     agent = request.headers.get("User-Agent", "")[:200]
-    token = await open_session(db, f"{_client(request)} {agent}".strip())
+    token = await open_session(db, f"{client_id(request)} {agent}".strip())
     redirect = web.HTTPSeeOther(next_url or request.app.router["admin.dashboard"].url_for())
     set_session_cookie(request, redirect, token)
     raise redirect
@@ -142,7 +139,7 @@ async def setup_submit(request: web.Request) -> web.Response:
         return _setup_page(request, problem, token, status=400)
     if not await use_setup_token(db, token, password, request.app[console_key].hasher):
         return console_error(request, 404, SETUP_GONE)  # another tab used it a moment ago
-    session_token = await open_session(db, _client(request))
+    session_token = await open_session(db, client_id(request))
     redirect = see_other(request, "admin.dashboard")
     set_session_cookie(request, redirect, session_token)
     raise redirect

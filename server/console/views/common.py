@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
 
-from ...render import render
+from ...clock import utc_minute
+from ...web.render import render
 from ..keys import session_key
 from ..wording import count, time_left
 
@@ -23,7 +23,7 @@ def when(stamp_ms: int | None) -> str:
     """A moment as the console shows it: '2024-05-31 14:03 UTC' (days and times are UTC)."""
     if stamp_ms is None:
         return "—"
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp_ms / 1000))
+    return utc_minute(stamp_ms)
 
 
 def percent(rate: float | None) -> str:

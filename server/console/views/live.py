@@ -6,9 +6,9 @@ import asyncio
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from ...payments import now_ms
-from ...socket_sender import HEARTBEAT, BoundedSender
-from ..feed import QUEUE_SIZE, FeedFull, OperatorSocket
+from ...clock import now_ms
+from ...web.fanout import BoundedSender, Full, Subscriber, live_socket
+from ..feed import QUEUE_SIZE, TOPIC
 from ..guard import operator_socket
 from ..keys import console_key, session_key
 
@@ -17,16 +17,14 @@ from ..keys import console_key, session_key
 async def admin_live(request: web.Request) -> web.WebSocketResponse:
     state = request.app[console_key]
     session = request[session_key]
-    # No permessage-deflate: frames are small, and each compressed socket holds ~100 KB of zlib state.
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024, compress=False)
+    ws = live_socket()
     await ws.prepare(request)
-    sock = OperatorSocket(
-        BoundedSender(ws, request.transport, queue_size=QUEUE_SIZE), session.token_hash
-    )
+    sender = BoundedSender(ws, request.transport, queue_size=QUEUE_SIZE)
+    page = Subscriber(TOPIC, sender, owner=session.token_hash)
     try:
-        state.feed.add(sock)
-    except FeedFull:
-        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many console pages open")
+        state.feed.hub.add(page)
+    except Full as exc:
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=exc.reason.encode())
         return ws
     # The socket lives no longer than the session may: signed out at the absolute timeout.
     left = session.created_at / 1000 + state.settings.session_max_seconds - now_ms() / 1000
@@ -38,7 +36,7 @@ async def admin_live(request: web.Request) -> web.WebSocketResponse:
     except TimeoutError:
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session expired")
     finally:
-        state.feed.remove(sock)
-        await sock.sender.close()
+        state.feed.hub.remove(page)
+        await sender.close()
         await ws.close()
     return ws

@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ...keys import catalog_key, config_key, db_key, webhook_stats_key
+from ...clock import now_ms
 from ...lifecycle import Status
-from ...payments import now_ms
+from ...web.keys import catalog_key, config_key, db_key, webhook_stats_key
 from ..chart import bar_chart
 from ..csv_export import csv_chunks
 from ..guard import operator_page

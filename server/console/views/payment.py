@@ -8,14 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ...keys import catalog_key, config_key, db_key, stripe_key
+from ...clock import now_ms
 from ...lifecycle import Facts, Status
+from ...mail.outbox import ResendRefused, queue_receipt_copy
 from ...money import format_major
-from ...payments import Payment, get_payment, now_ms
-from ..disputes import advise
-from ..guard import operator_page
-from ..receipts import ResendError, queue_receipt_resend
-from ..refunds import (
+from ...payments import Payment, get_payment
+from ...refunds import (
     REASONS,
     REFUNDABLE,
     RefundError,
@@ -27,6 +25,9 @@ from ..refunds import (
     request_refund,
     requests_for,
 )
+from ...web.keys import catalog_key, config_key, db_key, events_key, stripe_key
+from ..disputes import advise
+from ..guard import operator_page
 from ..timeline import timeline
 from .common import console_error, not_found, page, see_other
 
@@ -207,7 +208,8 @@ async def refund_discard(request: web.Request) -> web.Response:
 async def resend_receipt(request: web.Request) -> web.Response:
     payment = await _payment(request)
     try:
-        await queue_receipt_resend(request.app[db_key], payment.id)
-    except ResendError as exc:
+        await queue_receipt_copy(request.app[db_key], payment.id)
+    except ResendRefused as exc:
         return await _detail(request, payment, status=409, error=str(exc))
+    await request.app[events_key].committed(payment.id)  # the mail sender wakes for it now
     raise see_other(request, "admin.payment", {"done": "receipt"}, payment_id=payment.id)

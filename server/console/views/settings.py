@@ -6,13 +6,15 @@ from typing import Any
 
 from aiohttp import web
 
-from ...keys import db_key
+from ...web.client import client_id
+from ...web.keys import db_key
 from ..api_tokens import TokenNameError, create_api_token, list_api_tokens, revoke_api_token
 from ..guard import operator_page, set_session_cookie
 from ..keys import console_key, session_key
 from ..sessions import (
     check_password,
     close_other_sessions,
+    list_sessions,
     open_session,
     password_problem,
     prune_sessions,
@@ -35,7 +37,7 @@ async def _settings_page(
     await prune_sessions(
         db, idle_seconds=limits.session_idle_seconds, max_seconds=limits.session_max_seconds
     )
-    sessions = await db.fetch_all("SELECT * FROM console_sessions ORDER BY last_seen_at DESC")
+    sessions = await list_sessions(db)
     return page(
         request,
         "admin/settings.html",
@@ -73,7 +75,7 @@ async def change_password(request: web.Request) -> web.Response:
         return await _settings_page(request, status=400, password_error=problem)
     await set_password(db, new, request.app[console_key].hasher)  # ends every session, this one too
     await request.app[console_key].feed.close()
-    token = await open_session(db, request.remote or "unknown")
+    token = await open_session(db, client_id(request))
     redirect = see_other(request, "admin.settings", {"done": "password"})
     set_session_cookie(request, redirect, token)
     raise redirect

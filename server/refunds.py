@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from dataclasses import dataclass, replace
 
-import aiosqlite
-
-from ..db import Database
-from ..lifecycle import Facts, Status, paid_amount
-from ..money import AmountError, format_amount
-from ..money import parse_amount as read_amount
-from ..payments import Payment, now_ms
-from ..stripe_gateway import RefundRefused, StripeGateway, StripeUnavailable
+from .clock import now_ms
+from .db import Connection, Database, Row
+from .lifecycle import Facts, Status, paid_amount
+from .money import AmountError, format_amount
+from .money import parse_amount as read_amount
+from .payments import Payment
+from .stripe_gateway import RefundRefused, StripeGateway, StripeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +69,7 @@ class RefundRequest:
     updated_at: int
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> RefundRequest:
+    def from_row(cls, row: Row) -> RefundRequest:
         return cls(**{key: row[key] for key in row.keys()})  # noqa: SIM118 - Row is not a dict
 
     @property
@@ -166,7 +164,7 @@ async def claim(
 ) -> Claim:
     """Record the request, or find the one this form token already made; decide who calls Stripe."""
 
-    def work(conn: sqlite3.Connection) -> Claim:
+    def work(conn: Connection) -> Claim:
         payment = _one(conn, "SELECT * FROM payments WHERE id = ?", payment_id)
         if payment is None:
             raise RefundError("not_found", "There is no such payment.")
@@ -197,7 +195,7 @@ async def claim(
 
 
 def _existing(
-    conn: sqlite3.Connection, payment: Payment, request: RefundRequest, amount: int | None
+    conn: Connection, payment: Payment, request: RefundRequest, amount: int | None
 ) -> Claim:
     if request.payment_id != payment.id or (amount is not None and amount != request.amount):
         raise RefundError(
@@ -258,7 +256,7 @@ async def request_refund(
 async def discard(db: Database, payment_id: str, request_id: int) -> bool:
     """Stop holding back a request whose outcome was unknown; a later refund may use the amount."""
 
-    def work(conn: sqlite3.Connection) -> bool:
+    def work(conn: Connection) -> bool:
         cursor = conn.execute(
             "UPDATE refund_requests SET state = ?, updated_at = ? WHERE id = ? AND payment_id = ? AND state = ?",
             (DISCARDED, now_ms(), request_id, payment_id, UNAVAILABLE),
@@ -273,7 +271,7 @@ async def _record(
 ) -> RefundRequest:
     stamp = now_ms()
 
-    def work(conn: sqlite3.Connection) -> None:
+    def work(conn: Connection) -> None:
         conn.execute(
             "UPDATE refund_requests SET state = ?, stripe_refund_id = ?, message = ?, updated_at = ? WHERE id = ?",
             (state, refund_id, message, stamp, request.id),
@@ -285,6 +283,6 @@ async def _record(
     )
 
 
-def _one(conn: sqlite3.Connection, sql: str, param: object) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(sql, (param,)).fetchone()
+def _one(conn: Connection, sql: str, param: object) -> Row | None:
+    row: Row | None = conn.execute(sql, (param,)).fetchone()
     return row

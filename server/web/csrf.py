@@ -5,11 +5,11 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Collection
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..config import origin_of
 from .keys import csrf_token_key
 
 COOKIE = "paydesk_csrf"
@@ -21,15 +21,10 @@ class CsrfRejected(web.HTTPForbidden):
     """Raised for a state-changing request without a valid token; the error page explains it."""
 
 
-def csrf_token(request: web.Request) -> str:
-    """The token templates put in a hidden field."""
-    return request[csrf_token_key]
-
-
 def setup_csrf(app: web.Application, *, public_url: str, exempt_routes: Collection[str]) -> None:
     """Check every unsafe request to this app's routes, except `exempt_routes` (signed or JSON-only)."""
     secure = public_url.startswith("https://")
-    public_origin = _origin(public_url)
+    public_origin = origin_of(public_url)
 
     @web.middleware
     async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -57,7 +52,7 @@ def setup_csrf(app: web.Application, *, public_url: str, exempt_routes: Collecti
 
 async def _check(request: web.Request, cookie: str, public_origin: str) -> None:
     origin = request.headers.get("Origin")
-    if origin and origin not in (public_origin, _origin(str(request.url))):
+    if origin and origin not in (public_origin, origin_of(str(request.url))):
         raise CsrfRejected(text="This form was sent from another site, so it was refused.")
     form = await request.post()
     sent = form.get(FIELD)
@@ -65,8 +60,3 @@ async def _check(request: web.Request, cookie: str, public_origin: str) -> None:
         raise CsrfRejected(
             text="This form has expired or your browser blocked our cookie. Reload the page and try again."
         )
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"

@@ -8,13 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ..catalog import Product
+from ...catalog import Product
+from ...orders import InvalidOrder, order_from_json
+from ...payments import get_payment
+from ...rate_limit import TooManyAttempts
+from ...status_view import payment_snapshot
+from ...stripe_gateway import StripeUnavailable
+from ..client import client_id
 from ..keys import catalog_key, checkout_key, config_key, db_key
-from ..orders import InvalidOrder, order_from_json
-from ..payments import get_payment
-from ..rate_limit import TooManyAttempts
-from ..status_view import payment_snapshot
-from ..stripe_gateway import StripeUnavailable
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -59,7 +60,7 @@ async def create_checkout(request: web.Request) -> web.Response:
     request_key = f"api:{idempotency_key or secrets.token_urlsafe(16)}:{order.fingerprint()}"
     try:
         result = await request.app[checkout_key].start(
-            order, request_key, client=request.remote or "unknown"
+            order, request_key, client=client_id(request)
         )
     except TooManyAttempts as exc:
         response = _error(429, None, exc.message)

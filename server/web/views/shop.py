@@ -7,15 +7,16 @@ from functools import partial
 
 from aiohttp import web
 
-from ..catalog import Product
-from ..keys import catalog_key, checkout_key, config_key, db_key, live_hub_key
-from ..money import format_major
-from ..orders import InvalidOrder, order_from_form
-from ..payments import Payment, get_payment
-from ..rate_limit import TooManyAttempts
+from ...catalog import Product
+from ...money import format_major
+from ...orders import InvalidOrder, order_from_form
+from ...payments import Payment, get_payment
+from ...rate_limit import TooManyAttempts
+from ...status_view import payment_snapshot
+from ...stripe_gateway import StripeUnavailable
+from ..client import client_id
+from ..keys import catalog_key, checkout_key, config_key, db_key, status_pages_key
 from ..render import render
-from ..status_view import payment_snapshot
-from ..stripe_gateway import StripeUnavailable
 
 DEFAULT_ACCENT = "#1f5f8b"  # passes WCAG AA on white for text and buttons
 
@@ -41,7 +42,7 @@ async def checkout(request: web.Request) -> web.StreamResponse:
         result = await request.app[checkout_key].start(
             order,
             f"form:{form_token}:{order.fingerprint()}",
-            client=request.remote or "unknown",
+            client=client_id(request),
             replace_finished=True,
         )
     except TooManyAttempts as exc:
@@ -72,7 +73,7 @@ async def payment_status(request: web.Request) -> web.Response:
     snapshot = payment_snapshot(payment, request.app[catalog_key], shop_url=shop_url)
     # Back from checkout before Stripe's webhook: say we are confirming, not "waiting for payment".
     returning = "session_id" in request.query
-    heartbeat_s = request.app[live_hub_key].heartbeat_every_s
+    heartbeat_s = request.app[status_pages_key].hub.heartbeat_every_s
     context = {"payment": snapshot, "returning": returning, "heartbeat_s": heartbeat_s}
     response = render(request, "status.html", context)
     response.headers["Cache-Control"] = "no-store"
@@ -85,7 +86,7 @@ async def payment_cancelled(request: web.Request) -> web.Response:
     payment = await _payment_or_404(request)
     shop_url = request.app[config_key].public_url + "/"
     snapshot = payment_snapshot(payment, request.app[catalog_key], shop_url=shop_url)
-    heartbeat_s = request.app[live_hub_key].heartbeat_every_s
+    heartbeat_s = request.app[status_pages_key].hub.heartbeat_every_s
     context = {"payment": snapshot, "returning": False, "heartbeat_s": heartbeat_s}
     response = render(request, "cancelled.html", context)
     response.headers["Cache-Control"] = "no-store"

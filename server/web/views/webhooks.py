@@ -1,4 +1,4 @@
-"""POST /webhooks/stripe: verify Stripe's signature on the raw body, apply the event, push the change."""
+"""POST /webhooks/stripe: verify Stripe's signature on the raw body, then apply the event."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import time
 import stripe
 from aiohttp import web
 
+from ...stripe_gateway import StripeUnavailable
+from ...webhooks import MalformedEvent, UnknownPayment, parse_event
+from ..client import client_id
 from ..keys import config_key, webhook_stats_key, webhooks_key
-from ..live import payment_changed
-from ..stripe_gateway import StripeUnavailable
-from ..webhooks import MalformedEvent, UnknownPayment, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     except (stripe.SignatureVerificationError, MalformedEvent) as exc:
         reason = _reason(exc)
         request.app[webhook_stats_key].rejected(reason)
-        log.warning("rejected a webhook call from %s: %s", request.remote, reason)
+        log.warning("rejected a webhook call from %s: %s", client_id(request), reason)
         return web.json_response({"error": {"message": reason}}, status=400)
     try:
         result = await request.app[webhooks_key].process(event, payload)
@@ -45,8 +45,6 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": {"message": "could not look up the payment; retry"}}, status=503
         )
-    if result.changed_payment and result.payment_id:
-        await payment_changed(request.app, result.payment_id)
     return web.Response(body=_RECEIVED[result.outcome], content_type="application/json")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiosqlite
 from aiohttp import web
 
+from ...db import DatabaseError
 from ..keys import config_key, db_key
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ async def healthz(request: web.Request) -> web.Response:
     body = {"mode": config.stripe_mode.value, "test_mode": config.is_test_mode}
     try:
         await asyncio.wait_for(request.app[db_key].ping(), DB_TIMEOUT)
-    except (aiosqlite.Error, TimeoutError, ValueError) as exc:
+    except (DatabaseError, TimeoutError, ValueError) as exc:
         log.error("health check: database unusable: %s", exc)
         return web.json_response(
             {**body, "status": "unavailable", "database": "unusable"}, status=503

@@ -8,8 +8,8 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from ..money import format_amount, format_major
 from .keys import catalog_key, config_key, csrf_token_key, templates_key
-from .money import format_amount, format_major
 
 
 def create_environment(folder: Path) -> jinja2.Environment:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .config import PROJECT_ROOT
+from ..package_data import static_folder
 from .views import api, health, live, shop, webhooks
 
-STATIC_FOLDER = PROJECT_ROOT / "static"
+STATIC_FOLDER = static_folder()
 
 
 def setup_routes(app: web.Application) -> None:

@@ -1,0 +1,177 @@
+"""Everything with a lifetime, one cleanup context each: started in order, stopped in reverse.
+
+Each context builds its resource from the config and the resources before it, hands it what it
+needs as arguments, and publishes it under its key for the handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from .checkout import Checkout, CheckoutUrls
+from .db import Database
+from .gc_schedule import full_passes_when_quiet
+from .mail.compose import Composer, from_address
+from .mail.messages import Links
+from .mail.retry import RetryPolicy
+from .mail.sender import DEFAULT_BATCH, DEFAULT_IDLE, MailSender
+from .mail.transport import transport_for
+from .pacing import BackgroundPacer
+from .package_data import migrations_folder
+from .rate_limit import RateLimiter
+from .status_view import payment_snapshot
+from .stripe_gateway import open_stripe
+from .web.fanout import Hub
+from .web.keys import (
+    catalog_key,
+    checkout_key,
+    config_key,
+    db_key,
+    events_key,
+    foreground_key,
+    mail_sender_key,
+    status_pages_key,
+    stripe_key,
+    webhooks_key,
+)
+from .web.live import StatusPages
+from .webhooks import WebhookProcessor
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    db = await Database.open(app[config_key].database_path)
+    try:
+        await db.migrate(migrations_folder())
+        app[db_key] = db
+        yield
+    finally:
+        await db.close()
+
+
+async def stripe_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_stripe(app[config_key]) as gateway:
+        app[stripe_key] = gateway
+        yield
+
+
+async def status_pages_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Customer status sockets: one hub, its heartbeat task, and a place among PaymentEvents."""
+    config, catalog = app[config_key], app[catalog_key]
+    hub = Hub(max_total=config.live_max_connections, max_per_topic=config.live_max_per_payment)
+    shop_url = config.public_url + "/"
+    pages = StatusPages(hub, lambda payment: payment_snapshot(payment, catalog, shop_url=shop_url))
+    app[status_pages_key] = pages
+    stop_showing = app[events_key].add_audience(pages)
+    heartbeats = asyncio.get_running_loop().create_task(hub.send_heartbeats())
+    try:
+        yield
+    finally:
+        stop_showing()
+        heartbeats.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeats
+
+
+async def close_status_pages(app: web.Application) -> None:
+    """on_shutdown: sockets must close before the server waits for open handlers to finish,
+    and cleanup contexts only end after that wait."""
+    if status_pages_key in app:
+        await app[status_pages_key].hub.close(reason=b"server shutting down")
+
+
+def mail_sender_context(
+    *,
+    policy: RetryPolicy | None = None,
+    idle: float = DEFAULT_IDLE,
+    batch_size: int = DEFAULT_BATCH,
+) -> CleanupContext:
+    """A cleanup context running one MailSender; tests pass a fast retry policy."""
+
+    async def mail_sender(app: web.Application) -> AsyncIterator[None]:
+        config, catalog = app[config_key], app[catalog_key]
+        sender = MailSender(
+            app[db_key],
+            Composer(config, catalog, mail_links(app)),
+            transport_for(config, from_address(config, catalog.shop)),
+            policy=policy,
+            idle=idle,
+            batch_size=batch_size,
+            pacer=BackgroundPacer(app[foreground_key]),
+        )
+        app[mail_sender_key] = sender
+        # Every commit may have queued mail: it goes out now, not at the next poll.
+        stop_waking = app[events_key].on_commit(sender.wake)
+        await sender.start()
+        try:
+            yield
+        finally:
+            stop_waking()
+            await sender.stop()
+
+    return mail_sender
+
+
+mail_sender_ctx = mail_sender_context()
+
+
+def mail_links(app: web.Application) -> Links:
+    """The absolute URLs mail links to, built from the app's named routes."""
+    base = app[config_key].public_url
+
+    def status(payment_id: str) -> str:
+        return base + str(app.router["payment_status"].url_for(payment_id=payment_id))
+
+    def console(payment_id: str) -> str:
+        return base + str(app.router["admin.payment"].url_for(payment_id=payment_id))
+
+    return Links(status=status, console=console, shop=base + str(app.router["index"].url_for()))
+
+
+async def checkout_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[config_key]
+
+    def absolute(name: str, payment_id: str) -> str:
+        return config.public_url + str(app.router[name].url_for(payment_id=payment_id))
+
+    urls = CheckoutUrls(
+        # Stripe fills in {CHECKOUT_SESSION_ID}; it must reach Stripe unescaped.
+        success=lambda pid: absolute("payment_status", pid) + "?session_id={CHECKOUT_SESSION_ID}",
+        cancel=lambda pid: absolute("payment_cancelled", pid),
+    )
+    app[checkout_key] = Checkout(
+        app[db_key],
+        app[stripe_key],
+        urls,
+        config.checkout_expiry_minutes,
+        app[events_key],
+        # Counted in Checkout, not a middleware: only attempts that reach Stripe count, so a
+        # typo costs the customer nothing.
+        RateLimiter(config.checkout_rate_limit),
+    )
+    yield
+
+
+async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[webhooks_key] = WebhookProcessor(
+        app[db_key], app[stripe_key].payment_id_for_intent, app[events_key]
+    )
+    yield
+
+
+def gc_schedule_context(**timing: float) -> CleanupContext:
+    """Full garbage collections at quiet moments while the app runs (gc_schedule.py)."""
+
+    async def gc_schedule(app: web.Application) -> AsyncIterator[None]:
+        async with full_passes_when_quiet(app[foreground_key], **timing):
+            yield
+
+    return gc_schedule
+
+
+gc_schedule_ctx = gc_schedule_context()
