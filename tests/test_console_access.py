@@ -208,7 +208,7 @@ async def test_before_any_password_the_console_says_how_to_set_one(console: Test
     html = await (await console.get("/admin")).text()  # redirected to the login page
     assert "No console password is set yet." in html
     assert "setup link paydesk printed in its log" in html
-    assert "<code>python run.py set-password</code>, then reload this page" in html
+    assert "<code>paydesk set-password</code>, then reload this page" in html
     assert 'name="password"' not in html  # no sign-in form that cannot work
     await set_password(console.server.app[db_key], PASSWORD, password_hasher(FAST))
     html = await (await console.get("/admin")).text()

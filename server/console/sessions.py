@@ -57,7 +57,7 @@ async def check_password(db: Database, password: str) -> bool:
         # Any PasswordHasher verifies any argon2 hash: the costs are read from the hash.
         return await asyncio.to_thread(DEFAULT_HASHER.verify, row[0], password)
     except InvalidHashError:
-        log.error("the stored console password hash is unreadable; run: python run.py set-password")
+        log.error("the stored console password hash is unreadable; run: paydesk set-password")
         return False
     except VerificationError:
         return False

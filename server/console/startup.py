@@ -27,7 +27,7 @@ async def setup_link_ctx(app: web.Application) -> AsyncIterator[None]:
         link = app[config_key].public_url + str(app.router["admin.setup"].url_for(token=token))
         log.warning(
             "No console password is set. Open this one-time link within %s to set it: %s "
-            "(or run: python run.py set-password)",
+            "(or run: paydesk set-password)",
             minutes_to_wait(lifetime),
             link,
         )

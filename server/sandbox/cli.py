@@ -1,4 +1,4 @@
-"""Run the sandbox on its own: `python run.py sandbox --port 12111 --webhook-url ...`."""
+"""Run the sandbox on its own: `paydesk sandbox --port 12111 --webhook-url ...`."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ KNOBS = (
 def build_parser() -> argparse.ArgumentParser:
     defaults = SandboxSettings()
     parser = argparse.ArgumentParser(
-        prog="run.py sandbox",
+        prog="paydesk sandbox",
         description="A local Stripe sandbox (test mode only): Stripe's API, hosted checkout "
         "with test cards, and signed webhooks with retries.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

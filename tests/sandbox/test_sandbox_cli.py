@@ -1,4 +1,4 @@
-"""The standalone sandbox: `python run.py sandbox ...` runs server.sandbox.cli.main."""
+"""The standalone sandbox: `paydesk sandbox ...` runs server.sandbox.cli.main."""
 
 from __future__ import annotations
 

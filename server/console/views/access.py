@@ -24,7 +24,7 @@ from .common import console_error, page, see_other
 
 SETUP_NEEDED = (
     "No console password is set yet. Open the setup link printed in the server log when paydesk "
-    "started, or run: python run.py set-password"
+    "started, or run: paydesk set-password"
 )
 
 
@@ -101,7 +101,7 @@ async def logout(request: web.Request) -> web.Response:
     raise redirect
 
 
-SETUP_GONE = "This setup link was already used or has expired. Restart paydesk for a new one, or run: python run.py set-password"
+SETUP_GONE = "This setup link was already used or has expired. Restart paydesk for a new one, or run: paydesk set-password"
 
 
 @public
