@@ -1,5 +1,5 @@
-"""`python -m bench [all|webhooks|push|checkout|mail] [--quick]`: run the load tools, print tables,
-write JSON to bench/results/, and (for `all`) a summary of every figure against its target."""
+"""`python -m bench [all|webhooks|push|checkout|mail|churn] [--quick]`: run the load tools, print
+tables, write JSON to bench/results/, and (for `all`) a summary of every figure against its target."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import time
 from typing import Any
 
-from . import checkout, mail, proc, push, webhooks
+from . import checkout, churn, mail, proc, push, webhooks
 from .report import save, table
 
 QUIET_CORES = 0.3  # other programs' CPU below which the machine counts as quiet
@@ -102,6 +102,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
         for row in co["throughput"]:
             add(f"checkouts/s, {row['stripe']}", row["checkouts/s"], "(no target)", None)
+    dropped = results.get("churn")
+    if dropped:
+        add(
+            f"RSS after {dropped['per_round'] * dropped['rounds']:,} dropped sockets, vs start",
+            dropped["growth_end"],
+            "<= +0.2",
+            dropped["growth_end"] <= 0.2,
+        )
     m = results.get("mail")
     if m:
         add("mail drained per second", m["drain_per_s"], "(no target)", None)
@@ -112,7 +120,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, add_help=False)
     parser.add_argument("-h", "--help", action="store_true", help="this help, or a benchmark's own")
     parser.add_argument(
-        "which", nargs="?", default="all", choices=("all", "webhooks", "push", "checkout", "mail")
+        "which",
+        nargs="?",
+        default="all",
+        choices=("all", "webhooks", "push", "checkout", "mail", "churn"),
     )
     parser.add_argument(
         "--quick",
@@ -127,9 +138,13 @@ def main() -> None:
         # One benchmark with its own options: python -m bench webhooks --duration 5
         if args.wait_quiet:
             wait_for_quiet(args.wait_quiet)
-        module = {"webhooks": webhooks, "push": push, "checkout": checkout, "mail": mail}[
-            args.which
-        ]
+        module = {
+            "webhooks": webhooks,
+            "push": push,
+            "checkout": checkout,
+            "mail": mail,
+            "churn": churn,
+        }[args.which]
         module.main([*rest, "--help"] if args.help else rest)
         return
     if args.help:
@@ -139,7 +154,9 @@ def main() -> None:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     machine = proc.machine()
     print(f"machine: {machine}", flush=True)
-    chosen = ("webhooks", "push", "checkout", "mail") if args.which == "all" else (args.which,)
+    chosen = (
+        ("webhooks", "push", "checkout", "mail", "churn") if args.which == "all" else (args.which,)
+    )
     results: dict[str, Any] = {}
     for name in chosen:
         quiet = wait_for_quiet(args.wait_quiet) if args.wait_quiet else None
@@ -162,6 +179,9 @@ def main() -> None:
         elif name == "checkout":
             result = asyncio.run(checkout.run(4 if args.quick else 10))
             text = checkout.render(result)
+        elif name == "churn":
+            result = churn.run(1000 if args.quick else 5000, 2 if args.quick else 8)
+            text = churn.render(result)
         else:
             result = asyncio.run(mail.run(300 if args.quick else 1000))
             text = mail.render(result)

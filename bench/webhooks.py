@@ -3,14 +3,18 @@
 Each level gets payments nobody has sent events for yet, and a stream of their card-payment events
 (charge.succeeded, payment_intent.succeeded, checkout.session.completed) with a share of Stripe
 redeliveries mixed in. Every answer is counted only after the server committed (paydesk and the
-reference both answer after COMMIT, synchronous=FULL).
+reference both answer after COMMIT, synchronous=FULL). Beside each row, the size of paydesk's
+write-ahead log (peak and at the end of the phase); `--saturate SECONDS` adds a long closed-loop
+phase at c=64 against paydesk alone, to show that the WAL stays bounded under sustained load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
+from pathlib import Path
 from typing import Any
 
 from . import proc
@@ -21,6 +25,35 @@ from .report import save, summary_ms, table
 LEVELS = (1, 16, 64)
 DUPLICATE_SHARE = 0.1
 OPEN_LOOP_RATE = 1000.0
+SATURATION_LEVEL = 64
+MB = 1024 * 1024
+
+
+class WalMeter:
+    """Samples the size of a database's WAL file five times a second while a phase runs."""
+
+    def __init__(self, database: Path) -> None:
+        self._wal = database.with_name(database.name + "-wal")
+        self.peak = 0
+        self._task = asyncio.create_task(self._sample())
+
+    def _size(self) -> int:
+        try:
+            return self._wal.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self._size())
+            await asyncio.sleep(0.2)
+
+    async def stop(self) -> dict[str, float]:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        end = self._size()
+        return {"wal peak MB": round(max(self.peak, end) / MB, 1), "wal end MB": round(end / MB, 1)}
 
 
 class Feed:
@@ -64,7 +97,10 @@ def _row(target: str, mode: str, outcome: Outcome, cpu: float, other: float) -> 
 
 
 async def run(
-    duration: float = 8.0, levels: tuple[int, ...] = LEVELS, open_loop_seconds: float = 15.0
+    duration: float = 8.0,
+    levels: tuple[int, ...] = LEVELS,
+    open_loop_seconds: float = 15.0,
+    saturate_seconds: float = 0.0,
 ) -> dict[str, Any]:
     proc.raise_open_files()
     procs = proc.Processes()
@@ -74,7 +110,13 @@ async def run(
         proc.migrate(paydesk_db, work)
         # Enough fresh payments for ~6,000 events/s at every level; each level takes its own slice.
         per_level = int(6000 * (duration + 1) / 3)
-        total = per_level * len(levels) + int(OPEN_LOOP_RATE * (open_loop_seconds + 1) / 3) + 100
+        saturation = int(6000 * (saturate_seconds + 1) / 3) if saturate_seconds else 0
+        total = (
+            per_level * len(levels)
+            + int(OPEN_LOOP_RATE * (open_loop_seconds + 1) / 3)
+            + saturation
+            + 100
+        )
         payments = seed_payments(paydesk_db, total)
         factory = EventFactory()
         try:
@@ -83,20 +125,23 @@ async def run(
             # The reference first: paydesk keeps working after its runs (its mail sender drains
             # the receipts the events queued), which would otherwise land on the reference's figures.
             chunks = [payments[i * per_level : (i + 1) * per_level] for i in range(len(levels))]
-            rest = payments[len(levels) * per_level :]
+            rest = payments[len(levels) * per_level : len(payments) - saturation]
             for target in (reference, paydesk):
                 for level, chunk in zip(levels, chunks, strict=True):
                     feed = Feed(factory, chunk, target.port, seed=level)
                     cpu, other = proc.CpuMeter(target.pid), proc.OtherLoad(target.pid)
+                    wal = WalMeter(paydesk_db)
                     outcome = await closed_loop(
                         target.port, feed, concurrency=level, duration=duration
                     )
                     rows.append(
                         _row(target.name, f"c={level}", outcome, cpu.share(), other.cores())
+                        | (await wal.stop() if target is paydesk else {})
                     )
                     _progress(rows[-1])
                 feed = Feed(factory, rest, target.port, seed=99)
                 cpu, other = proc.CpuMeter(target.pid), proc.OtherLoad(target.pid)
+                wal = WalMeter(paydesk_db)
                 outcome = await open_loop(
                     target.port, feed, rate=OPEN_LOOP_RATE, duration=open_loop_seconds
                 )
@@ -108,6 +153,25 @@ async def run(
                         cpu.share(),
                         other.cores(),
                     )
+                    | (await wal.stop() if target is paydesk else {})
+                )
+                _progress(rows[-1])
+            if saturation:
+                feed = Feed(factory, payments[-saturation:], paydesk.port, seed=64)
+                cpu, other = proc.CpuMeter(paydesk.pid), proc.OtherLoad(paydesk.pid)
+                wal = WalMeter(paydesk_db)
+                outcome = await closed_loop(
+                    paydesk.port, feed, concurrency=SATURATION_LEVEL, duration=saturate_seconds
+                )
+                rows.append(
+                    _row(
+                        paydesk.name,
+                        f"c={SATURATION_LEVEL} {saturate_seconds:.0f} s",
+                        outcome,
+                        cpu.share(),
+                        other.cores(),
+                    )
+                    | await wal.stop()
                 )
                 _progress(rows[-1])
         finally:
@@ -127,8 +191,13 @@ async def run(
 
 
 def _progress(row: dict[str, Any]) -> None:
+    wal = (
+        f"  wal peak {row['wal peak MB']} MB, end {row['wal end MB']} MB"
+        if "wal peak MB" in row
+        else ""
+    )
     print(
-        f"  {row['target']:<9} {row['load']:<10} {row['events/s']:>8,.0f}/s  p50 {row['p50 ms']:.2f} ms  p99 {row['p99 ms']:.2f} ms  {row['outcomes']}",
+        f"  {row['target']:<9} {row['load']:<10} {row['events/s']:>8,.0f}/s  p50 {row['p50 ms']:.2f} ms  p99 {row['p99 ms']:.2f} ms  {row['outcomes']}{wal}",
         flush=True,
     )
 
@@ -145,6 +214,8 @@ COLUMNS = (
     "cpu",
     "cpu us/event",
     "other load",
+    "wal peak MB",
+    "wal end MB",
 )
 
 
@@ -170,8 +241,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--levels", type=lambda s: tuple(int(x) for x in s.split(",")), default=LEVELS
     )
+    parser.add_argument(
+        "--saturate",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="then c=64 against paydesk alone for this long, e.g. 120 (WAL size under sustained load)",
+    )
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.duration, args.levels))
+    result = asyncio.run(run(args.duration, args.levels, saturate_seconds=args.saturate))
     result["machine"] = proc.machine()
     print(render(result))
     print(f"saved {save('webhooks', result)}")

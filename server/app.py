@@ -24,7 +24,8 @@ from .resources import (
     stripe_ctx,
     webhooks_ctx,
 )
-from .web.body_limit import setup_body_limit
+from .web.body_limit import BodyTiming, setup_body_limit
+from .web.client import setup_client_identity
 from .web.cors import setup_cors
 from .web.csrf import setup_csrf
 from .web.errors import setup_errors
@@ -39,6 +40,8 @@ from .web.keys import (
     templates_key,
     webhook_stats_key,
 )
+from .web.limits import RequestLimits, setup_request_limits
+from .web.metrics import setup_metrics
 from .web.render import create_environment
 from .web.routes import setup_routes
 from .web.security_headers import content_security_policy, setup_security_headers
@@ -58,6 +61,13 @@ PUBLIC_API_ROUTES = ("api_products", "api_checkout", "api_payment")
 SERVER_OPTIONS: dict[str, Any] = {"timeout_ceil_threshold": PING_EVERY_S + 5}
 
 
+def server_options(config: Config) -> dict[str, Any]:
+    """SERVER_OPTIONS with the settings aiohttp's server applies itself, for `web.run_app`."""
+    # aiohttp closes a connection that has no complete request after keepalive_timeout: an idle
+    # keep-alive connection, and one whose request line and headers have not all arrived.
+    return {**SERVER_OPTIONS, "keepalive_timeout": config.keepalive_timeout_s}
+
+
 async def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[config_key] = config
@@ -71,14 +81,33 @@ async def create_app(config: Config) -> web.Application:
     )
     setup_routes(app)
 
-    # Middlewares, outermost first. The foreground mark only notes that a request arrived (mail
-    # steps aside while they keep coming). Errors wraps everything so whatever an inner one raises
-    # is rendered as a page or JSON; the body limit runs before anything reads a body; CORS headers
-    # go on refused answers too. Checkouts per client are limited by checkout itself (see
-    # checkout_ctx): only attempts that reach Stripe count, so a typo costs the customer nothing.
+    # Middlewares, outermost first. Client identity comes first, so everything after it (limiters,
+    # throttle, logs) sees the client behind a trusted proxy, not the proxy. The foreground mark
+    # only notes that a request arrived (mail steps aside while they keep coming). Errors wraps
+    # everything else, so whatever an inner one raises is rendered as a page or JSON. Requests in
+    # progress are capped before any body is read, so a held body holds one slot; the body limit
+    # runs before anything reads a body; CORS headers go on refused answers too. Checkouts per
+    # client are limited by checkout itself: only attempts that reach Stripe count.
+    setup_client_identity(app, config.trusted_proxies)
     setup_foreground(app, foreground)
     setup_errors(app)
-    setup_body_limit(app, default=FORM_BODY_LIMIT, per_route={"stripe_webhook": WEBHOOK_BODY_LIMIT})
+    # Inside errors and outside the limits: webhook calls are timed and counted by the answer
+    # they get, a refusal by the limits or the body limit included.
+    setup_metrics(app)
+    setup_request_limits(
+        app,
+        RequestLimits(
+            config.max_requests, config.max_requests_per_client, config.max_webhook_requests
+        ),
+        webhook_routes=("stripe_webhook",),
+        exempt_routes=("healthz", "payment_live", "admin.live"),
+    )
+    setup_body_limit(
+        app,
+        default=FORM_BODY_LIMIT,
+        per_route={"stripe_webhook": WEBHOOK_BODY_LIMIT},
+        timing=BodyTiming(config.body_idle_timeout_s, config.body_min_bytes_per_s),
+    )
     setup_cors(app, origins=config.cors_origins, routes=PUBLIC_API_ROUTES)
     setup_csrf(app, public_url=config.public_url, exempt_routes=("api_checkout", "stripe_webhook"))
     setup_security_headers(

@@ -11,15 +11,17 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .app import SERVER_OPTIONS, create_app
+from .app import create_app, server_options
+from .backup import run_backup
 from .catalog import CatalogError, load_catalog
 from .config import Config, ConfigError, load_config
 from .console.commands import COMMANDS as CONSOLE_COMMANDS
 from .console.commands import add_commands as add_console_commands
 from .console.commands import run_command as run_console_command
 from .database_file import NoDatabase, apply_migrations, require_database
+from .doctor import add_doctor_command, run_doctor
 from .logs import setup_logging
-from .mail.commands import resend_receipt, show_outbox
+from .mail.commands import resend_mail, show_outbox
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return sandbox_main(args[1:])
     options = build_parser(program).parse_args(args)
+    if options.command == "doctor":
+        # The doctor reports broken settings as a failed check instead of stopping at them.
+        return run_doctor(options, program)
     try:
         config = load_config()
         # Fail fast with the product and field named.
@@ -87,16 +92,39 @@ def build_parser(program: str) -> argparse.ArgumentParser:
     )
     resend = commands.add_parser(
         "resend",
-        help="send a paid payment's receipt again",
-        description="Queue another copy of a paid payment's receipt; a running paydesk sends it.",
+        help="send a payment's receipt, or another of its mails, again",
+        description="Queue another copy of a mail queued for this payment before (the receipt"
+        " unless --kind says otherwise); a running paydesk sends it.",
     )
     resend.add_argument("payment_id", metavar="PAYMENT_ID")
+    resend.add_argument(
+        "--kind",
+        default="receipt",
+        metavar="KIND",
+        help="receipt, operator_new_payment, processing_notice, async_failed_customer,"
+        " async_failed_operator, refund_confirmation, dispute_alert or dispute_closed",
+    )
+    backup = commands.add_parser(
+        "backup",
+        help="copy the database while paydesk runs, checked (see docs/operations.md)",
+        description="Write a consistent copy of the database, safe while paydesk serves, and "
+        "check it with SQLite's integrity check. PATH is a new file, or an existing folder "
+        "that gets a copy named for the time (UTC).",
+    )
+    backup.add_argument("path", metavar="PATH", type=Path)
+    backup.add_argument(
+        "--keep",
+        type=int,
+        metavar="N",
+        help="with a folder: keep the newest N dated copies there and remove older ones",
+    )
     commands.add_parser(
         "sandbox",
         help=f"run the Stripe sandbox on its own ({program} sandbox --help)",
         add_help=False,
     )
     add_console_commands(commands)
+    add_doctor_command(commands)
     return parser
 
 
@@ -113,7 +141,9 @@ def run_command(options: argparse.Namespace, config: Config) -> int:
     if options.command == "outbox":
         return asyncio.run(show_outbox(config))
     if options.command == "resend":
-        return asyncio.run(resend_receipt(config, options.payment_id))
+        return asyncio.run(resend_mail(config, options.payment_id, options.kind))
+    if options.command == "backup":
+        return asyncio.run(run_backup(config, options.path, options.keep))
     raise ValueError(f"not a paydesk command: {options.command!r}")
 
 
@@ -127,7 +157,7 @@ def serve(config: Config) -> int:
         # One line per request drowns what an operator acts on (the setup link, errors), so
         # it is only there when asked for. logs.py keeps ids and setup tokens out of it.
         access_log=logging.getLogger("aiohttp.access") if config.access_log else None,
-        **SERVER_OPTIONS,
+        **server_options(config),
     )
     return 0
 

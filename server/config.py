@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -21,6 +22,8 @@ EXAMPLE_CATALOG = example_catalog()
 STRIPE_API = "https://api.stripe.com"
 # The key the app presents to the built-in sandbox; the sandbox accepts any sk_test_ key.
 SANDBOX_SECRET_KEY = "sk_test_paydesk_sandbox"  # noqa: S105 - a public test-mode placeholder
+# The proxy on this machine: only its forwarded headers say who the client is.
+LOOPBACK_PROXIES = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
 
 T = TypeVar("T")
 
@@ -85,6 +88,8 @@ class Config:
     public_url: str = "http://127.0.0.1:8080"
     # Relative paths are relative to the directory paydesk is started in, as `.env` is.
     database_path: Path = Path("var") / "paydesk.db"
+    wal_limit_mb: int = 64  # the writer checkpoints and truncates the WAL when it grows past this
+    disk_warning_mb: int = 500  # less free space than this beside the database is a health warning
     catalog_path: Path = EXAMPLE_CATALOG
     stripe_mode: StripeMode = StripeMode.SANDBOX
     stripe_api_base: str = "http://127.0.0.1:8080/_sandbox"
@@ -96,8 +101,16 @@ class Config:
     checkout_expiry_minutes: int = 60
     checkout_rate_limit: int = 10
     cors_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = LOOPBACK_PROXIES
     live_max_connections: int = 20_000
     live_max_per_payment: int = 20
+    # Slow clients and floods (web/limits.py, web/body_limit.py): seconds, bytes, counts.
+    keepalive_timeout_s: float = 15.0  # without a complete request: idle, or headers trickling in
+    body_idle_timeout_s: float = 10.0  # a request body that sends nothing for this long is cut
+    body_min_bytes_per_s: int = 4096  # ...and one slower than this on average, after that grace
+    max_requests: int = 1000  # in progress at once, in all (not webhooks, health, live sockets)
+    max_requests_per_client: int = 50
+    max_webhook_requests: int = 200  # Stripe's own pool, which the others cannot use up
     smtp_host: str = ""  # empty: mail is written as .eml files to mail_dir
     smtp_port: int = 587
     smtp_username: str = ""
@@ -139,10 +152,16 @@ class Config:
 
 
 def load_config(
-    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
+    *,
+    fallbacks: Mapping[str, str] | None = None,
 ) -> Config:
-    """Read settings from `environ` (default: the process environment) over an optional `.env` file."""
-    values: dict[str, str] = {}
+    """Read settings from `environ` (default: the process environment) over an optional `.env` file.
+
+    `fallbacks` fill settings neither gives (the doctor stands in for a webhook secret not made yet).
+    """
+    values: dict[str, str] = dict(fallbacks or {})
     if env_file is not None and env_file.is_file():
         values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     values.update(os.environ if environ is None else environ)
@@ -186,6 +205,8 @@ def _build(settings: _Settings) -> Config:
         port=port,
         public_url=public_url,
         database_path=_database_path(settings.text("DATABASE_URL", "sqlite:///var/paydesk.db")),
+        wal_limit_mb=settings.number("WAL_LIMIT_MB", 64, 1, 4096, int),
+        disk_warning_mb=settings.number("DISK_WARNING_MB", 500, 0, 10_000_000, int),
         catalog_path=_catalog_path(settings.text("CATALOG")),
         stripe_mode=mode,
         stripe_api_base=api_base,
@@ -197,8 +218,10 @@ def _build(settings: _Settings) -> Config:
         checkout_expiry_minutes=settings.number("CHECKOUT_EXPIRY_MINUTES", 60, 30, 1440, int),
         checkout_rate_limit=settings.number("CHECKOUT_RATE_LIMIT", 10, 1, 10_000, int),
         cors_origins=tuple(_cors_origin(o) for o in settings.items("CORS_ORIGINS")),
+        trusted_proxies=_trusted_proxies(settings.items("TRUSTED_PROXIES")),
         live_max_connections=settings.number("LIVE_MAX_CONNECTIONS", 20_000, 1, 1_000_000, int),
         live_max_per_payment=settings.number("LIVE_MAX_PER_PAYMENT", 20, 1, 1000, int),
+        **_request_limits(settings),
         **_mail_settings(settings),
         log_level=_log_level(settings.text("LOG_LEVEL", "INFO")),
         access_log=_flag(settings.text("ACCESS_LOG", "0"), "ACCESS_LOG"),
@@ -282,6 +305,40 @@ def _webhook_secrets(secrets_given: tuple[str, ...], mode: StripeMode) -> tuple[
         "STRIPE_WEBHOOK_SECRET: required when paydesk talks to Stripe; copy the endpoint's "
         "signing secret (whsec_...) from the Stripe dashboard → Developers → Webhooks"
     )
+
+
+def _trusted_proxies(items: tuple[str, ...]) -> tuple[IPv4Network | IPv6Network, ...]:
+    if not items:
+        return LOOPBACK_PROXIES
+    if items == ("none",):
+        return ()
+    networks = []
+    for item in items:
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                "TRUSTED_PROXIES: expected comma-separated addresses or ranges of the proxies in "
+                f"front of paydesk, like 127.0.0.1,::1 or 10.0.0.0/8 (or none), got {item!r}"
+            ) from None
+    return tuple(networks)
+
+
+def _request_limits(settings: _Settings) -> dict[str, Any]:
+    max_requests = settings.number("MAX_REQUESTS", 1000, 1, 100_000, int)
+    per_client = settings.number("MAX_REQUESTS_PER_CLIENT", 50, 1, 100_000, int)
+    if per_client > max_requests:
+        raise ConfigError(
+            f"MAX_REQUESTS_PER_CLIENT: must not exceed MAX_REQUESTS ({max_requests}), got {per_client}"
+        )
+    return {
+        "keepalive_timeout_s": settings.number("KEEPALIVE_TIMEOUT", 15.0, 1, 3600, float),
+        "body_idle_timeout_s": settings.number("BODY_IDLE_TIMEOUT", 10.0, 1, 300, float),
+        "body_min_bytes_per_s": settings.number("BODY_MIN_RATE", 4096, 16, 100_000_000, int),
+        "max_requests": max_requests,
+        "max_requests_per_client": per_client,
+        "max_webhook_requests": settings.number("MAX_WEBHOOK_REQUESTS", 200, 1, 100_000, int),
+    }
 
 
 def origin_of(url: str) -> str:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +24,12 @@ MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 BUSY_TIMEOUT_MS = 5000
 CHECKPOINT_EVERY = 1.0  # seconds; the WAL holds at most about this much of writes beyond the file
 MAX_BATCH = 256  # writes committed together at most; bounds how long one transaction holds the lock
+WAL_LIMIT_BYTES = 64 * 1024 * 1024  # past this the writer checkpoints and truncates the WAL itself
+RETRY_EVERY = 1.0  # seconds between attempts to write again once the disk was full
+CHECK_EVERY = 1.0  # seconds a write check's answer is reused: health checks cost one write a second
+CHECK_TIMEOUT = 2.0  # seconds a write check waits before calling the database unwritable
+# Errors that say the disk, not the write, is at fault: writes wait until space returns.
+_DISK_ERRORS = {sqlite3.SQLITE_FULL: "the disk is full", sqlite3.SQLITE_IOERR: "disk I/O error"}
 # The driver's types, named here so that only this module imports the SQLite driver.
 Connection = sqlite3.Connection  # the writer's connection, handed to every write
 Row = sqlite3.Row  # what reads return (aiosqlite's Row is sqlite3's)
@@ -29,16 +38,48 @@ Work = Callable[[Connection], Any]
 _Outcome = tuple[Any, BaseException | None]
 
 
+class DatabaseUnwritable(sqlite3.OperationalError):
+    """Writes are refused until the disk takes them again; nothing was written. Retry later."""
+
+
+@dataclass(frozen=True)
+class WriteCheck:
+    """Whether a tiny write commits now, and the room the database has on its disk."""
+
+    problem: str  # why writes fail; empty when they commit
+    free_bytes: int  # free space on the database's file system, for this process's user
+    wal_bytes: int  # the write-ahead log beside the database file
+
+    @property
+    def writable(self) -> bool:
+        return not self.problem
+
+
+def disk_problem(exc: BaseException) -> str | None:
+    """What is wrong with the disk, if `exc` is SQLite saying the disk failed; else None."""
+    if isinstance(exc, DatabaseUnwritable):
+        return str(exc)
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.Error) or code is None:
+        return None
+    return _DISK_ERRORS.get(code & 0xFF)  # the primary code; extended ones add the detail
+
+
 class Database:
     """The payment store. Writes go through `write`, which commits whole or not at all."""
 
     def __init__(
         self,
+        path: Path,
         writer: sqlite3.Connection,
         writer_thread: ThreadPoolExecutor,
         reader: aiosqlite.Connection,
         checkpointer: aiosqlite.Connection,
+        wal_limit_bytes: int,
     ) -> None:
+        self._path = path
+        self._wal_path = path.with_name(path.name + "-wal")
+        self._wal_limit = wal_limit_bytes
         self._writer = writer
         self._writer_thread = writer_thread
         self._reader = reader
@@ -48,9 +89,17 @@ class Database:
         self._committer: asyncio.Future[None] | None = None
         self._checkpoint: asyncio.Future[None] | None = None
         self._last_checkpoint = -float("inf")
+        self._next_wal_trim = -float("inf")
+        # One incident of a full or failing disk: what failed, when, and when to try again.
+        self._unwritable: str | None = None
+        self._unwritable_since = 0.0
+        self._next_retry = 0.0
+        self._check: WriteCheck | None = None
+        self._checked_at = -float("inf")
+        self._checking: asyncio.Future[str] | None = None
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
+    async def open(cls, path: Path, *, wal_limit_bytes: int = WAL_LIMIT_BYTES) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         async with contextlib.AsyncExitStack() as undo:  # closes what was opened if a step fails
@@ -66,11 +115,13 @@ class Database:
             undo.push_async_callback(reader.close)
             checkpointer = await _connect_reader(path)
             undo.pop_all()
-        return cls(writer, writer_thread, reader, checkpointer)
+        return cls(path, writer, writer_thread, reader, checkpointer, wal_limit_bytes)
 
     async def close(self) -> None:
         if self._committer is not None:
             await self._committer  # writes already accepted still commit
+        if self._checking is not None:
+            await self._checking
         if self._checkpoint is not None:
             await self._checkpoint
         await self._checkpointer.close()
@@ -108,19 +159,20 @@ class Database:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             works = [work for work, _ in batch]
             async with self._write_lock:
+                if self._unwritable is not None and not await self._try_writing_again():
+                    # Refused without touching the disk: a write that fails still grows the WAL
+                    # into whatever space was freed, and the database would never get it back.
+                    _fail(batch, DatabaseUnwritable(f"database unwritable: {self._unwritable}"))
+                    continue
                 try:
-                    outcomes = await loop.run_in_executor(
-                        self._writer_thread, _commit_batch, self._writer, works
+                    outcomes, wal_bytes = await loop.run_in_executor(
+                        self._writer_thread, _commit_batch, self._writer, works, self._wal_path
                     )
-                except BaseException as exc:
-                    failure = (
-                        exc
-                        if isinstance(exc, Exception)
-                        else RuntimeError("the write was interrupted")
-                    )
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(failure)
+                except Exception as exc:  # the whole batch failed; the writer goes on with the next
+                    _fail(batch, self._blame_disk(exc))
+                    continue
+                except BaseException:
+                    _fail(batch, RuntimeError("the write was interrupted"))
                     raise
             for (_, future), (result, error) in zip(batch, outcomes, strict=True):
                 if future.done():
@@ -128,8 +180,103 @@ class Database:
                 if error is None:
                     future.set_result(result)
                 else:
-                    future.set_exception(error)
+                    future.set_exception(self._blame_disk(error))
+            if wal_bytes > self._wal_limit and loop.time() >= self._next_wal_trim:
+                async with self._write_lock:  # after the callers have their answers
+                    await self._trim_wal()
             self._checkpoint_soon()
+
+    def _blame_disk(self, exc: BaseException) -> BaseException:
+        """`exc`, or, when the disk failed, the start of an incident: logged once, writes wait."""
+        problem = disk_problem(exc)
+        if problem is None:
+            return exc
+        if self._unwritable is None:
+            now = asyncio.get_running_loop().time()
+            self._unwritable, self._unwritable_since = problem, now
+            self._next_retry = now + RETRY_EVERY
+            self._check, self._checked_at = None, -float("inf")
+            log.error(
+                "database unwritable (%s: %s); writes are refused until it takes them again",
+                problem,
+                exc,
+            )
+        failure = DatabaseUnwritable(f"database unwritable: {problem}")
+        failure.__cause__ = exc
+        return failure
+
+    async def _try_writing_again(self) -> bool:
+        """At most once a second: give the WAL's space back to the disk, then try a tiny write.
+
+        The WAL first: it may have grown to fill the disk, and truncating it after a checkpoint
+        is what frees room for the writes to come. Runs with the write lock held.
+        """
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_retry:
+            return False
+        self._next_retry = loop.time() + RETRY_EVERY
+        try:
+            if not await loop.run_in_executor(self._writer_thread, _truncate_wal, self._writer):
+                return False  # a reader held the WAL; the next attempt
+            await loop.run_in_executor(self._writer_thread, _write_once, self._writer)
+        except sqlite3.Error as exc:
+            log.debug("database still unwritable: %s", exc)
+            return False
+        log.warning("database writable again after %.0f s", loop.time() - self._unwritable_since)
+        self._unwritable = None
+        self._check, self._checked_at = None, -float("inf")
+        return True
+
+    async def _trim_wal(self) -> None:
+        """Start the WAL over from its beginning, on the writer's thread, between two batches.
+
+        Under sustained writes the PASSIVE checkpoints never catch up and SQLite only starts the
+        WAL over when one did: it grows for as long as the load lasts. Between batches no write
+        is open, so this checkpoint copies every frame; the next commit writes over the start of
+        the file, cut back to the limit, instead of growing it (regrowing a truncated file costs
+        a file-system journal commit per fsync). Runs with the write lock held.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            done = await loop.run_in_executor(
+                self._writer_thread, _restart_wal, self._writer, self._wal_limit
+            )
+        except sqlite3.Error as exc:
+            self._blame_disk(exc)
+            done = False
+        if not done:  # a reader kept an old snapshot, or the disk failed: not again at once
+            self._next_wal_trim = loop.time() + CHECKPOINT_EVERY
+
+    async def check_writes(self) -> WriteCheck:
+        """Whether a tiny write commits within CHECK_TIMEOUT, reused for CHECK_EVERY.
+
+        Asked by health checks anyone may send: at most one check is in flight and one runs a second.
+        """
+        loop = asyncio.get_running_loop()
+        if self._check is not None and loop.time() - self._checked_at < CHECK_EVERY:
+            return self._check
+        if self._checking is None or self._checking.done():
+            self._checking = asyncio.ensure_future(self._write_probe())
+        try:
+            problem = await asyncio.wait_for(asyncio.shield(self._checking), CHECK_TIMEOUT)
+        except TimeoutError:
+            problem = f"a write did not commit within {CHECK_TIMEOUT:g} s"
+        self._check = WriteCheck(problem, self.free_bytes(), self.wal_bytes())
+        self._checked_at = loop.time()
+        return self._check
+
+    async def _write_probe(self) -> str:
+        try:
+            await self.write(_touch)
+        except sqlite3.Error as exc:
+            return str(exc)
+        return ""
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self._path.parent).free
+
+    def wal_bytes(self) -> int:
+        return _file_size(self._wal_path)
 
     def _checkpoint_soon(self) -> None:
         """Copy committed pages from the WAL into the database file, at most once a second.
@@ -141,6 +288,8 @@ class Database:
         loop = asyncio.get_running_loop()
         if self._checkpoint is not None and not self._checkpoint.done():
             return
+        if self._unwritable is not None:  # the retry checkpoints first, on the writer's thread
+            return
         if loop.time() - self._last_checkpoint < CHECKPOINT_EVERY:
             return
         self._last_checkpoint = loop.time()
@@ -150,11 +299,23 @@ class Database:
         try:
             await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:  # the next one copies what this one did not
-            log.warning("WAL checkpoint failed: %s", exc)
+            if disk_problem(exc) is None:
+                log.warning("WAL checkpoint failed: %s", exc)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a query."""
         await self.fetch_one("SELECT count(*) FROM schema_migrations")
+
+    async def backup_to(self, target: Path) -> list[str]:
+        """Copy the database to the new file `target` while writers go on; the copy's integrity problems.
+
+        VACUUM INTO reads one snapshot, so the copy holds whole transactions only, and in WAL mode
+        that read blocks no writer. It runs on the checkpointer's connection: checkpoints wait.
+        """
+        await self._checkpointer.execute_fetchall("VACUUM INTO ?", (str(target),))
+        async with aiosqlite.connect(target) as copy:
+            rows = await copy.execute_fetchall("PRAGMA integrity_check")
+        return [str(row[0]) for row in rows if row[0] != "ok"]
 
     async def migrate(self, folder: Path) -> list[str]:
         """Apply the numbered SQL files not applied yet, each in its own transaction; return their names."""
@@ -180,8 +341,19 @@ def migration_files(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found.items())
 
 
-def _commit_batch(conn: sqlite3.Connection, works: list[Work]) -> list[_Outcome]:
-    """One transaction for the batch, each work in its own savepoint; runs on the writer's thread."""
+def _fail(batch: list[tuple[Work, asyncio.Future[Any]]], error: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
+
+
+def _commit_batch(
+    conn: sqlite3.Connection, works: list[Work], wal_path: Path
+) -> tuple[list[_Outcome], int]:
+    """One transaction for the batch, each work in its own savepoint; runs on the writer's thread.
+
+    Returns the outcomes and the WAL's size after the commit.
+    """
     outcomes: list[_Outcome] = []
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -198,7 +370,46 @@ def _commit_batch(conn: sqlite3.Connection, works: list[Work]) -> list[_Outcome]
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return outcomes
+    return outcomes, _file_size(wal_path)
+
+
+def _touch(conn: sqlite3.Connection) -> None:
+    """The smallest write that commits a page: the header's user_version, set to what it is."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.execute(f"PRAGMA user_version = {int(version)}")
+
+
+def _write_once(conn: sqlite3.Connection) -> None:
+    """Commit a tiny write or raise why it did not commit."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _touch(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _restart_wal(conn: sqlite3.Connection, limit_bytes: int) -> bool:
+    """Checkpoint every frame so the next commit starts the WAL over; False if a reader held it back."""
+    # On that restart SQLite cuts the file back to this size.
+    conn.execute(f"PRAGMA journal_size_limit = {int(limit_bytes)}").fetchall()
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+    return not busy
+
+
+def _truncate_wal(conn: sqlite3.Connection) -> bool:
+    """Checkpoint every frame and truncate the WAL to nothing; False if a reader held it back."""
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _migrate(conn: sqlite3.Connection, folder: Path) -> list[str]:

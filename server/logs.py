@@ -1,9 +1,12 @@
-"""Logging set-up: one format, and no payment ids or setup tokens in any log line, access log included."""
+"""Logging set-up: one format, no payment ids or setup tokens in any line, and no line repeated in a flood."""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
+from collections.abc import Callable
 
 # A payment id opens its status page, so it is treated like a password in logs. (Not "pay_"
 # inside a longer token, such as a setup token.)
@@ -33,10 +36,65 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class RepeatFilter(logging.Filter):
+    """Lets one line of a kind through per window; the next after it says how many were held back.
+
+    Errors and warnings are of a kind when they come from the same place (logger, level, message
+    template, exception type), whatever their arguments: a flood of the same failure is one line a
+    minute. Info and debug lines are of a kind only when their text is the same, so each payment
+    still gets its own line.
+    """
+
+    def __init__(
+        self,
+        window_s: float = 60.0,
+        max_kinds: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._window_s = window_s
+        self._max_kinds = max_kinds
+        self._clock = clock
+        self._lock = threading.Lock()
+        # kind -> [when its window opened, lines held back since]
+        self._seen: dict[tuple[object, ...], list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self._clock()
+        kind = _kind(record)
+        with self._lock:
+            seen = self._seen.get(kind)
+            if seen is not None and now - seen[0] < self._window_s:
+                seen[1] += 1
+                return False
+            held_back = int(seen[1]) if seen is not None else 0
+            recent = seen is not None and now - seen[0] < 2 * self._window_s
+            if seen is None and len(self._seen) >= self._max_kinds:
+                self._forget_old(now)
+            if seen is not None or len(self._seen) < self._max_kinds:
+                self._seen[kind] = [now, 0]
+        if held_back:
+            when = "in the last minute" if recent else "since the last one shown"
+            record.msg = f"{record.msg} (and {held_back:,} more like it {when})"
+        return True
+
+    def _forget_old(self, now: float) -> None:
+        for kind in [k for k, (opened, _) in self._seen.items() if now - opened >= self._window_s]:
+            del self._seen[kind]
+
+
+def _kind(record: logging.LogRecord) -> tuple[object, ...]:
+    if record.levelno >= logging.WARNING:
+        error = type(record.exc_info[1]).__name__ if record.exc_info else None
+        return (record.name, record.levelno, str(record.msg), error)
+    return (record.name, record.levelno, record.getMessage())
+
+
 def setup_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -45,7 +45,10 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    db = await Database.open(app[config_key].database_path)
+    config = app[config_key]
+    db = await Database.open(
+        config.database_path, wal_limit_bytes=config.wal_limit_mb * 1024 * 1024
+    )
     try:
         await db.migrate(migrations_folder())
         app[db_key] = db

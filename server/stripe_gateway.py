@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import aiohttp
 import stripe
+from prometheus_client import Counter, Histogram
 from stripe.params import RefundCreateParams
 from stripe.params.checkout import SessionCreateParams
 
@@ -86,17 +88,51 @@ class SessionRequest:
         }
 
 
+class StripeCalls:
+    """How long each kind of Stripe call took, and which failed how: read by the app's /metrics.
+
+    The metrics are registered nowhere here; each app's registry reads them at scrape time.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = Histogram(
+            "paydesk_stripe_request_seconds",
+            "Time a call to the Stripe API took, network retries included, by operation.",
+            ["operation"],
+            registry=None,
+        )
+        self.errors = Counter(
+            "paydesk_stripe_errors",
+            "Stripe API calls that failed, by operation and the SDK's error class.",
+            ["operation", "error"],
+            registry=None,
+        )
+
+    @contextmanager
+    def timed(self, operation: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        except stripe.StripeError as exc:
+            self.errors.labels(operation, type(exc).__name__).inc()
+            raise
+        finally:
+            self.seconds.labels(operation).observe(time.perf_counter() - started)
+
+
 class StripeGateway:
     def __init__(self, client: stripe.StripeClient) -> None:
         self._client = client
+        self.calls = StripeCalls()
 
     async def create_checkout_session(
         self, request: SessionRequest, idempotency_key: str
     ) -> CheckoutSessionRef:
         try:
-            session = await self._client.v1.checkout.sessions.create_async(
-                request.params(), {"idempotency_key": idempotency_key}
-            )
+            with self.calls.timed("checkout_session_create"):
+                session = await self._client.v1.checkout.sessions.create_async(
+                    request.params(), {"idempotency_key": idempotency_key}
+                )
         except stripe.APIConnectionError as exc:
             raise StripeUnavailable(
                 "We could not reach our payment provider, so nothing was charged. "
@@ -117,7 +153,8 @@ class StripeGateway:
     async def payment_id_for_intent(self, intent_id: str) -> str | None:
         """The paydesk payment id in a PaymentIntent's metadata; None when it is not paydesk's."""
         try:
-            intent = await self._client.v1.payment_intents.retrieve_async(intent_id)
+            with self.calls.timed("payment_intent_retrieve"):
+                intent = await self._client.v1.payment_intents.retrieve_async(intent_id)
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 return None
@@ -143,9 +180,10 @@ class StripeGateway:
         if reason in ("duplicate", "fraudulent", "requested_by_customer"):
             params["reason"] = reason
         try:
-            refund = await self._client.v1.refunds.create_async(
-                params, {"idempotency_key": idempotency_key}
-            )
+            with self.calls.timed("refund_create"):
+                refund = await self._client.v1.refunds.create_async(
+                    params, {"idempotency_key": idempotency_key}
+                )
         except stripe.InvalidRequestError as exc:
             raise RefundRefused(exc.user_message or str(exc)) from exc
         except stripe.APIConnectionError as exc:
@@ -187,5 +225,20 @@ async def open_stripe(config: Config) -> AsyncIterator[StripeGateway]:
     )
     try:
         yield StripeGateway(client)
+    finally:
+        await http_client.close_async()
+
+
+@asynccontextmanager
+async def open_stripe_client(config: Config) -> AsyncIterator[stripe.StripeClient]:
+    """The bare SDK client, built as `open_stripe` builds it, for one-off commands (`paydesk doctor`)."""
+    http_client = stripe.AIOHTTPClient(timeout=aiohttp.ClientTimeout(total=config.stripe_timeout))
+    try:
+        yield stripe.StripeClient(
+            config.stripe_secret_key,
+            base_addresses={"api": config.stripe_api_base},
+            http_client=http_client,
+            max_network_retries=config.stripe_max_network_retries,
+        )
     finally:
         await http_client.close_async()

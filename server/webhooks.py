@@ -27,7 +27,23 @@ class MalformedEvent(ValueError):
 
 
 class UnknownPayment(Exception):
-    """The event names a paydesk payment this database does not have: Stripe must retry it."""
+    """The event names a paydesk payment this database does not have yet: Stripe must retry it."""
+
+
+# An event's `created` must be a time: from the epoch to the end of year 9999, well within what
+# SQLite stores (a signed 64-bit int). Nothing tighter: a server clock that is wrong by days must
+# not turn every genuine event away (the signature's timestamp already bounds replays).
+EARLIEST_CREATED_S = 0
+LATEST_CREATED_S = 253_402_300_799  # 9999-12-31T23:59:59Z
+MAX_ID_LENGTH = 255  # Stripe's ids and event types are far shorter; anything longer is not Stripe's
+
+# How long after an event's `created` a missing payment may still appear here. The payment row is
+# committed before its Checkout Session exists, so only a row being committed right now can be
+# missing; after this window the payment belongs to another database (a second installation on
+# the same Stripe account, a restored backup) and the event is acknowledged as ignored, so its
+# retries do not fail for days.
+UNKNOWN_PAYMENT_RETRY_S = 600
+UNKNOWN_PAYMENT_REASON = "names a payment this database does not have"
 
 
 @dataclass(frozen=True)
@@ -49,13 +65,21 @@ def parse_event(payload: bytes) -> dict[str, Any]:
         raise MalformedEvent("body is not JSON") from None
     if not isinstance(event, dict) or event.get("object") != "event":
         raise MalformedEvent("body is not a Stripe event object")
-    if not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+    if not _short_text(event.get("id")) or not _short_text(event.get("type")):
         raise MalformedEvent("event has no id or type")
-    if not isinstance(event.get("created"), int) or not isinstance(event.get("data"), dict):
+    created = event.get("created")
+    # bool is an int to Python, and orjson reads integers beyond SQLite's 64 bits.
+    if type(created) is not int or not isinstance(event.get("data"), dict):
         raise MalformedEvent("event has no created time or data")
+    if not EARLIEST_CREATED_S <= created <= LATEST_CREATED_S:
+        raise MalformedEvent("malformed event: created is not a plausible time")
     if not isinstance(event["data"].get("object"), dict):
         raise MalformedEvent("event has no data.object")
     return event
+
+
+def _short_text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH
 
 
 class WebhookProcessor:
@@ -112,11 +136,15 @@ class _EventApplier:
         if conn.execute("SELECT 1 FROM stripe_events WHERE id = ?", (event["id"],)).fetchone():
             return WebhookResult("duplicate", "already processed")
         payment_id = self._find_payment(conn)
+        if payment_id is None and self.refs.payment_id and self.refs.payment_id.startswith("pay_"):
+            return self._missing_payment(conn, self.refs.payment_id)
         if payment_id is None and self.facts is not None and self.refs.payment_intent_id:
             if owner is None:
                 return _AskStripe(self.refs.payment_intent_id)
             if owner != NOT_OURS:
-                payment_id = self._known_owner(conn, owner)
+                if not payments.exists(conn, owner):
+                    return self._missing_payment(conn, owner)
+                payment_id = owner
         if payment_id is None:
             return self._save(conn, None, "ignored", "not a paydesk payment")
         if self.facts is None:
@@ -143,26 +171,33 @@ class _EventApplier:
             found = payments.find_by_stripe_reference(conn, field, value)
             if found:
                 return found
-        if self.refs.payment_id and self.refs.payment_id.startswith("pay_"):
-            log.error(
-                "event %s (%s) names payment %s, which this database does not have",
-                self.event["id"],
-                self.event["type"],
-                self.refs.payment_id,
-            )
-            raise UnknownPayment(self.refs.payment_id)
         return None
 
-    def _known_owner(self, conn: Connection, owner: str) -> str:
-        if payments.exists(conn, owner):
-            return owner
+    def _missing_payment(self, conn: Connection, named: str) -> WebhookResult:
+        """The event names a paydesk payment id this database lacks: retry briefly, then ignore.
+
+        Raises UnknownPayment while the payment could still be committed here.
+        """
+        event = self.event
+        if self.facts is None:
+            return self._save(conn, None, "ignored", UNKNOWN_PAYMENT_REASON)
+        age_s = now_ms() / 1000 - event["created"]
+        if age_s <= UNKNOWN_PAYMENT_RETRY_S:
+            log.warning(
+                "event %s (%s) names payment %.100s, which this database does not have yet; Stripe retries it",
+                event["id"],
+                event["type"],
+                named,
+            )
+            raise UnknownPayment(named)
+        # Logged once: the saved row makes every later delivery a duplicate.
         log.error(
-            "event %s names PaymentIntent %s of payment %s, which this database does not have",
-            self.event["id"],
-            self.refs.payment_intent_id,
-            owner,
+            "event %s (%s) names payment %.100s, which this database does not have: ignored",
+            event["id"],
+            event["type"],
+            named,
         )
-        raise UnknownPayment(owner)
+        return self._save(conn, None, "ignored", UNKNOWN_PAYMENT_REASON)
 
     def _save(
         self, conn: Connection, payment_id: str | None, outcome: str, reason: str

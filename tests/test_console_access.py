@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -11,6 +12,7 @@ from aiohttp import WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient
 
 from server.console.sessions import open_session, password_hasher, set_password
+from server.console.throttle import LoginThrottle
 from server.web.keys import db_key
 from tests.conftest import count_rows
 from tests.console_helpers import (
@@ -181,6 +183,65 @@ async def test_login_is_throttled_after_five_wrong_passwords(console: TestClient
     text = await response.text()
     assert "Too many wrong passwords from your connection. Try again in 15 minutes." in text
     assert "(s)" not in text
+
+
+async def test_wrong_passwords_from_one_client_do_not_lock_out_another(
+    console: TestClient,
+) -> None:
+    await set_password(console.server.app[db_key], PASSWORD, password_hasher(FAST))
+    fields = await form_of(console, "/admin/login")
+    attacker = {"X-Forwarded-For": "198.51.100.66"}  # both come through the proxy on loopback
+    operator = {"X-Forwarded-For": "203.0.113.10"}
+    for expected in (401,) * 5 + (429,):
+        response = await console.post(
+            "/admin/login",
+            data={**fields, "password": "guess"},
+            headers=attacker,
+            allow_redirects=False,
+        )
+        assert response.status == expected
+    response = await console.post(
+        "/admin/login",
+        data={**fields, "password": PASSWORD},
+        headers=operator,
+        allow_redirects=False,
+    )
+    assert response.status == 303
+
+
+async def test_a_burst_of_guesses_gets_only_five_password_checks(console: TestClient) -> None:
+    await set_password(console.server.app[db_key], PASSWORD, password_hasher(FAST))
+    fields = await form_of(console, "/admin/login")
+
+    async def guess() -> int:
+        data = {**fields, "password": "guess"}
+        response = await console.post("/admin/login", data=data, allow_redirects=False)
+        return response.status
+
+    statuses = await asyncio.gather(*(guess() for _ in range(40)))
+    assert sorted(statuses) == [401] * 5 + [429] * 35
+
+
+async def test_password_checks_run_a_few_at_a_time() -> None:
+    throttle = LoginThrottle(5, 60, concurrent_checks=2, max_waiting=3)
+    inside, most, release = 0, 0, asyncio.Event()
+
+    async def check() -> None:
+        nonlocal inside, most
+        async with throttle.checking():
+            inside += 1
+            most = max(most, inside)
+            await release.wait()
+            inside -= 1
+
+    tasks = [asyncio.create_task(check()) for _ in range(5)]
+    async with asyncio.timeout(5):
+        while inside < 2 or not throttle.busy():
+            await asyncio.sleep(0.01)
+    assert most == 2  # two checking, three waiting: a sixth sign-in is told to come back
+    release.set()
+    await asyncio.gather(*tasks)
+    assert not throttle.busy()
 
 
 async def test_logout_revokes_the_session_on_the_server(console: TestClient) -> None:

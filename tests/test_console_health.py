@@ -86,3 +86,27 @@ async def test_health_counts_refused_and_unmatched_webhooks_and_mail_trouble(
     assert "failed after 9 attempts" in html
     assert "retrying after 1 attempt<" in html  # one attempt, not "1 attempt(s)"
     assert "(s)" not in html
+
+
+async def test_health_shows_that_the_database_takes_writes_and_its_free_space(
+    console: TestClient,
+) -> None:
+    html = await (await console.get("/admin/health")).text()
+    assert figure(html, "data-database") == "Writes are committing."
+    assert figure(html, "data-disk-free").endswith(" MB")
+    assert "data-disk-low" not in html
+
+
+async def test_health_warns_when_free_space_runs_low(
+    aiohttp_server,
+    aiohttp_client,
+    app_env: dict[str, str],  # type: ignore[no-untyped-def]
+) -> None:
+    # A threshold above any free space a machine has: the card warns, writes go on.
+    console = await start_console(
+        aiohttp_server, aiohttp_client, app_env, DISK_WARNING_MB="10000000"
+    )
+    await sign_in(console)
+    html = await (await console.get("/admin/health")).text()
+    assert "Less than 10000000 MB free beside the database." in html
+    assert figure(html, "data-database") == "Writes are committing."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from html import unescape
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -290,3 +291,38 @@ async def test_the_api_answers_404_for_an_unknown_payment(console: TestClient) -
     response = await console.post("/api/admin/payments/pay_nope/refunds", json={}, headers=headers)
     assert response.status == 404
     assert (await response.json())["error"]["message"] == "There is no payment with that id."
+
+
+async def test_any_mail_of_the_payment_can_be_sent_again(console: TestClient) -> None:
+    payment = await paid_payment(console)
+    page = await (await console.get(f"/admin/payments/{payment.id}")).text()
+    assert '<option value="operator_new_payment">New payment notice to you</option>' in page
+    response = await post_form(
+        console, f"/admin/payments/{payment.id}/resend-receipt", kind="operator_new_payment"
+    )
+    assert (response.status, response.headers["Location"]) == (
+        303,
+        f"/admin/payments/{payment.id}?done=mail",
+    )
+    row = await console.server.app[db_key].fetch_one(
+        "SELECT status FROM outbox WHERE payment_id = ? AND dedupe_key = ?",
+        (payment.id, "operator_new_payment:resend:1"),
+    )
+    assert row is not None
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("dispute_alert", "the dispute alert was never queued for this payment"),
+        ("<script>", "There is no kind of mail called"),
+    ],
+)
+async def test_a_mail_that_cannot_be_sent_again_is_refused_with_why(
+    console: TestClient, kind: str, message: str
+) -> None:
+    payment = await paid_payment(console)
+    response = await post_form(console, f"/admin/payments/{payment.id}/resend-receipt", kind=kind)
+    assert response.status == 409
+    assert message in unescape(await response.text())
+    assert "<script>" not in await response.text()

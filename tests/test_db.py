@@ -164,3 +164,29 @@ async def test_committed_writes_reach_the_database_file(db: Database, tmp_path: 
         while await asyncio.to_thread(in_file_alone) < 20:
             await db.write(insert(f"later{time.monotonic_ns()}"))  # a commit starts the next one
             await asyncio.sleep(0.2)
+
+
+async def test_sustained_writes_keep_the_wal_under_its_limit(tmp_path: Path) -> None:
+    """Past the limit the writer truncates the WAL between batches: it cannot grow with the load."""
+    limit = 256 * 1024
+    database = await Database.open(tmp_path / "wal.db", wal_limit_bytes=limit)
+    wal = tmp_path / "wal.db-wal"
+    try:
+        await database.write(lambda conn: conn.execute("CREATE TABLE blob (b BLOB)"))
+        largest = 0
+        for _ in range(100):  # 100 × 20 writes of 2 KB: about 4 MB through the WAL
+            await asyncio.gather(
+                *(
+                    database.write(
+                        lambda conn: conn.execute("INSERT INTO blob VALUES (randomblob(2048))")
+                    )
+                    for _ in range(20)
+                )
+            )
+            largest = max(largest, wal.stat().st_size)
+        # One batch (about 50 KB here) may land on top of the limit before the truncation.
+        assert largest < limit + 200 * 1024, largest
+        row = await database.fetch_one("SELECT count(*) FROM blob")
+        assert row is not None and row[0] == 2000
+    finally:
+        await database.close()

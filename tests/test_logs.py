@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from server.logs import RedactingFilter, redact
+from server.logs import RedactingFilter, RepeatFilter, redact
 
 
 def test_payment_ids_are_cut_short() -> None:
@@ -63,3 +63,43 @@ def test_only_the_setup_link_itself_shows_its_token(caplog: pytest.LogCaptureFix
 
 def test_pay_inside_a_longer_token_is_not_a_payment_id() -> None:
     assert redact("abcpay_AbCdEfGhIjKl", setup_tokens=False) == "abcpay_AbCdEfGhIjKl"
+
+
+# -- A flood of the same line is one line a minute, with a count -----------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_flood_of_one_error_is_one_line_then_a_count() -> None:
+    clock = FakeClock()
+    repeat = RepeatFilter(clock=clock)
+    logger = logging.getLogger("paydesk-test")
+
+    def record(path: str, level: int = logging.ERROR) -> logging.LogRecord:
+        return logger.makeRecord(logger.name, level, __file__, 1, "failed %s", (path,), None)
+
+    shown = [r for i in range(5000) if repeat.filter(r := record(f"/checkout/{i}"))]
+    assert len(shown) == 1
+    clock.now += 61
+    later = record("/checkout/last")
+    assert repeat.filter(later)
+    assert later.getMessage() == (
+        "failed /checkout/last (and 4,999 more like it in the last minute)"
+    )
+
+
+def test_info_lines_that_differ_all_show_and_identical_ones_do_not() -> None:
+    repeat = RepeatFilter(clock=FakeClock())
+    logger = logging.getLogger("paydesk-test")
+
+    def info(text: str) -> logging.LogRecord:
+        return logger.makeRecord(logger.name, logging.INFO, __file__, 1, "paid %s", (text,), None)
+
+    assert all(repeat.filter(info(f"order {i}")) for i in range(100))
+    assert [repeat.filter(info("order 7")) for _ in range(3)] == [False, False, False]

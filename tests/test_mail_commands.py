@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from server.app import create_app
 from server.config import load_config
 from server.database_file import NoDatabase
-from server.mail.commands import resend_receipt, show_outbox
+from server.mail.commands import resend_mail, resend_receipt, show_outbox
 from server.web.keys import config_key, db_key
 from tests import lifecycle_events as flows
 from tests.seed import seed_payment
@@ -143,3 +143,64 @@ async def test_commands_need_the_database(client: TestClient, tmp_path: Any) -> 
     with pytest.raises(NoDatabase, match=re.escape(f"no database at {missing}")):
         await resend_receipt(config, flows.PAYMENT_ID)
     assert not missing.exists()
+
+
+async def post_flow(client: TestClient, events: list[dict[str, Any]]) -> None:
+    secret = client.server.app[config_key].webhook_secrets[0]
+    for event in events:
+        body = event_body(event)
+        response = await client.post(
+            "/webhooks/stripe", data=body, headers={"Stripe-Signature": sign(body, secret)}
+        )
+        assert response.status == 200, await response.text()
+
+
+@pytest.fixture
+async def disputed(client: TestClient) -> TestClient:
+    await seed_payment(client, flows.PAYMENT_ID, session_id=flows.SESSION_ID, amount=flows.AMOUNT)
+    await post_flow(client, flows.dispute_won(flows.Stripe("hand-built")))
+    return client
+
+
+async def test_a_refused_dispute_alert_can_be_sent_again(
+    disputed: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 5xx marks a mail failed at once: the operator must still be able to get the alert."""
+    [alert] = [key for key in await outbox_keys(disputed) if key.startswith("dispute_alert")]
+    dispute_id = alert.partition(":")[2]
+    await fail(disputed, alert, "554 5.7.1 Message refused")
+    config = disputed.server.app[config_key]
+    assert await resend_mail(config, flows.PAYMENT_ID, "dispute_alert") == 0
+    copy = f"dispute_alert.resend.1:{dispute_id}"
+    assert copy in await outbox_keys(disputed)
+    # The copy names the same dispute after its first colon, as the message needs.
+    assert copy.partition(":")[2] == dispute_id
+    row = await disputed.server.app[db_key].fetch_one(
+        "SELECT kind, status, urgent FROM outbox WHERE dedupe_key = ?", (copy,)
+    )
+    assert row is not None
+    assert tuple(row) == ("dispute_alert", "pending", 1)
+    assert f"Queued a copy of the dispute alert for {flows.PAYMENT_ID} (outbox" in (
+        capsys.readouterr().out
+    )
+    assert await resend_mail(config, flows.PAYMENT_ID, "dispute_alert") == 1
+    assert "A copy of the dispute alert is already waiting to be sent." in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        (
+            "refund_confirmation",
+            "resend: No copy can be sent: the refund confirmation was never queued for this payment.\n",
+        ),
+        ("postcard", "resend: There is no kind of mail called 'postcard'; use one of: receipt,"),
+    ],
+)
+async def test_resend_refuses_a_kind_never_queued(
+    paid: TestClient, capsys: pytest.CaptureFixture[str], kind: str, message: str
+) -> None:
+    before = await outbox_keys(paid)
+    assert await resend_mail(paid.server.app[config_key], flows.PAYMENT_ID, kind) == 1
+    assert capsys.readouterr().err.startswith(message)
+    assert await outbox_keys(paid) == before

@@ -177,16 +177,45 @@ async def test_ten_concurrent_copies_have_one_effect(paid_flow: TestClient) -> N
     assert (await fetch_payment(paid_flow, flows.PAYMENT_ID)).version == 2
 
 
-async def test_an_event_for_a_payment_we_do_not_have_is_not_acknowledged(
-    client: TestClient,
-) -> None:
-    status, body = await post_event(client, one_event())
+def fresh(event: dict[str, Any], id_: str | None = None) -> dict[str, Any]:
+    """The event as Stripe would send it now (the hand-built flows are stamped in 2023)."""
+    return {**event, "created": int(time.time()), "id": id_ or event["id"]}
+
+
+async def test_a_fresh_event_for_a_payment_we_do_not_have_is_retried(client: TestClient) -> None:
+    event = fresh(one_event())
+    status, body = await post_event(client, event)
     assert status == 500
     assert "unknown paydesk payment" in body["error"]["message"]
     assert await count_rows(client, "stripe_events") == 0
-    # Once the payment exists (say, a restored backup), Stripe's retry is applied.
+    # Once the payment is committed (it was still being written), Stripe's retry is applied.
     await seed_payment(client, flows.PAYMENT_ID, session_id=flows.SESSION_ID, amount=flows.AMOUNT)
-    assert (await post_event(client, one_event()))[1]["outcome"] == "applied"
+    assert (await post_event(client, event))[1]["outcome"] == "applied"
+
+
+async def test_an_old_event_for_a_payment_we_do_not_have_is_ignored_and_logged_once(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another installation on the same Stripe account: its events must not fail here for days."""
+    event = fresh(one_event())
+    event["created"] -= 11 * 60
+    for expected in ("ignored", "duplicate", "duplicate"):
+        status, body = await post_event(client, event)
+        assert (status, body["outcome"]) == (200, expected)
+    logged = [r for r in caplog.records if "does not have" in r.getMessage()]
+    assert len(logged) == 1
+    row = await client.server.app[db_key].fetch_one("SELECT outcome, reason FROM stripe_events")
+    assert row is not None
+    assert tuple(row) == ("ignored", "names a payment this database does not have")
+
+
+async def test_an_unused_event_type_for_a_payment_we_do_not_have_is_ignored_at_once(
+    client: TestClient,
+) -> None:
+    event = fresh(one_event())
+    event["type"] = "checkout.session.some_type_paydesk_does_not_use"
+    status, body = await post_event(client, event)
+    assert (status, body["outcome"]) == (200, "ignored")
 
 
 async def test_unhandled_types_are_acknowledged_and_kept_on_the_timeline(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..clock import now_ms
 from ..db import Connection, Database, Row
-from .sessions import TOUCH_EVERY_MS, digest
+from .sessions import TOUCH_EVERY_MS, digest, well_formed
 
 TOKEN_PREFIX = "pdk_"  # noqa: S105 - a marker, not a secret
 SHOWN_PREFIX = 8  # characters of the token kept in clear, so a list can say which one is which
@@ -89,7 +89,7 @@ async def revoke_api_token(db: Database, token_id: int) -> bool:
 
 async def find_api_token(db: Database, secret: str) -> ApiToken | None:
     """The live token for a Bearer secret, or None."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+    if not secret.startswith(TOKEN_PREFIX) or not well_formed(secret):
         return None
     row = await db.fetch_one(
         "SELECT * FROM console_api_tokens WHERE token_hash = ? AND revoked_at IS NULL",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..db import Database, Row
+from ..db import Database, Row, WriteCheck
 from ..lifecycle import Facts, Status
 from ..webhook_stats import WebhookStats
 from .queries import day_start_ms
@@ -92,6 +92,19 @@ class Health:
     mail_failed: int
     oldest_waiting_at: int | None
     mail_problems: list[MailLine]  # retrying and failed, newest first
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The database's disk: whether writes commit, and how much room is left."""
+
+    check: WriteCheck
+    low_space: bool  # less free than the warning threshold (DISK_WARNING_MB)
+
+
+async def load_storage(db: Database, warning_bytes: int) -> Storage:
+    check = await db.check_writes()
+    return Storage(check, check.free_bytes < warning_bytes)
 
 
 async def load_health(db: Database, stats: WebhookStats, now: int) -> Health:

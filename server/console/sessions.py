@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -19,10 +20,20 @@ log = logging.getLogger(__name__)
 DEFAULT_HASHER = PasswordHasher()  # argon2id with the library's vetted defaults
 TOUCH_EVERY_MS = 60_000  # last_seen_at is written at most once a minute per session
 MAX_PASSWORD_LENGTH = 1024
+MAX_TOKEN_LENGTH = 100  # every token paydesk issues is far shorter
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def well_formed(token: str) -> bool:
+    """Shaped like a token paydesk issues (URL-safe base64, short): only such text is looked up.
+
+    Anything else (non-ASCII, control characters, megabytes) is simply no token, never an error.
+    """
+    return 0 < len(token) <= MAX_TOKEN_LENGTH and token.isascii() and bool(_TOKEN.fullmatch(token))
 
 
 def digest(token: str) -> str:
@@ -100,6 +111,8 @@ async def create_setup_token(db: Database, lifetime_seconds: int) -> str:
 
 
 async def setup_token_usable(db: Database, token: str) -> bool:
+    if not well_formed(token):
+        return False
     row = await db.fetch_one(
         "SELECT 1 FROM console_setup_tokens WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?"
         " AND NOT EXISTS (SELECT 1 FROM console_credentials)",
@@ -112,6 +125,8 @@ async def use_setup_token(
     db: Database, token: str, password: str, hasher: PasswordHasher = DEFAULT_HASHER
 ) -> bool:
     """Set the first password with a setup link; False when the link is used, expired or moot."""
+    if not well_formed(token):
+        return False
     password_hash = await hash_password(password, hasher)
 
     def work(conn: Connection) -> bool:
@@ -155,7 +170,7 @@ async def find_session(
     db: Database, token: str, *, idle_seconds: int, max_seconds: int
 ) -> Session | None:
     """The live session for a cookie's token; an expired one is deleted and gives None."""
-    if not token or len(token) > 100:
+    if not well_formed(token):
         return None
     row = await db.fetch_one(
         "SELECT * FROM console_sessions WHERE token_hash = ?", (digest(token),)

@@ -1,25 +1,47 @@
-"""Login throttling: a client with too many wrong passwords in a window must wait (in memory)."""
+"""Login throttling: sign-in attempts per client per window, and a bound on password checks at once."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 MAX_TRACKED_CLIENTS = 10_000
+# argon2id takes 64 MiB and ~50 ms per check: two at a time keep a spray of wrong passwords
+# from many addresses to ~128 MiB and a steady pace, while everyone's turn still comes.
+CONCURRENT_CHECKS = 2
+# Beyond this many sign-ins waiting for a check, new ones are told to retry in a moment rather
+# than queue without end. Nothing is counted against them: it is not a lock, only "busy".
+MAX_WAITING = 200
 
 
 class LoginThrottle:
-    """At most `failures` wrong passwords per client per `window` seconds."""
+    """At most `failures` sign-in attempts per client per `window` seconds, a success forgiving them.
+
+    An attempt is counted when it is admitted, before its password is checked, so a burst of
+    concurrent guesses from one client gets `failures` checks, not one per request. The limit is
+    per client: another client's guesses never refuse the operator's right password.
+    """
 
     def __init__(
-        self, failures: int, window: float, clock: Callable[[], float] = time.monotonic
+        self,
+        failures: int,
+        window: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        concurrent_checks: int = CONCURRENT_CHECKS,
+        max_waiting: int = MAX_WAITING,
     ) -> None:
         self.failures = failures
         self.window = window
         self._clock = clock
-        self._failed: dict[str, deque[float]] = {}
+        self._attempts: dict[str, deque[float]] = {}
+        self._checks = asyncio.Semaphore(concurrent_checks)
+        self._max_waiting = max_waiting
+        self._waiting = 0
 
     def retry_after(self, client: str) -> int:
         """0 when the client may try now, else whole seconds until it may."""
@@ -28,16 +50,37 @@ class LoginThrottle:
             return 0
         return max(1, math.ceil(recent[0] + self.window - self._clock()))
 
-    def failed(self, client: str) -> None:
-        if client not in self._failed and len(self._failed) >= MAX_TRACKED_CLIENTS:
+    def admit(self, client: str) -> int:
+        """Count an attempt and return 0, or return the whole seconds until the client may try."""
+        if wait := self.retry_after(client):
+            return wait
+        if client not in self._attempts and len(self._attempts) >= MAX_TRACKED_CLIENTS:
             self._forget_quiet()
-        self._failed.setdefault(client, deque(maxlen=self.failures)).append(self._clock())
+        self._attempts.setdefault(client, deque(maxlen=self.failures)).append(self._clock())
+        return 0
 
     def succeeded(self, client: str) -> None:
-        self._failed.pop(client, None)
+        self._attempts.pop(client, None)
+
+    def busy(self) -> bool:
+        """True when so many sign-ins wait for a check that a new one should retry in a moment."""
+        return self._checks.locked() and self._waiting >= self._max_waiting
+
+    @asynccontextmanager
+    async def checking(self) -> AsyncIterator[None]:
+        """Hold one of the few password-check slots, waiting in turn for one."""
+        self._waiting += 1
+        try:
+            await self._checks.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._checks.release()
 
     def _recent(self, client: str) -> deque[float]:
-        recent = self._failed.get(client, deque())
+        recent = self._attempts.get(client, deque())
         cutoff = self._clock() - self.window
         while recent and recent[0] <= cutoff:
             recent.popleft()
@@ -45,4 +88,4 @@ class LoginThrottle:
 
     def _forget_quiet(self) -> None:
         cutoff = self._clock() - self.window
-        self._failed = {c: d for c, d in self._failed.items() if d and d[-1] > cutoff}
+        self._attempts = {c: d for c, d in self._attempts.items() if d and d[-1] > cutoff}

@@ -100,6 +100,15 @@ async def _mails(db: Database, payment_id: str) -> list[Row]:
     )
 
 
+async def mail_kinds(db: Database, payment_id: str) -> list[tuple[str, str]]:
+    """(kind, words) of every kind of mail queued for this payment: what can be sent again."""
+    rows = await db.fetch_all(
+        "SELECT DISTINCT kind FROM outbox WHERE payment_id = ?", (payment_id,)
+    )
+    queued = {row["kind"] for row in rows}
+    return [(kind, words) for kind, words in MAIL_KINDS.items() if kind in queued]
+
+
 async def timeline(db: Database, payment: Payment, requests: list[RefundRequest]) -> list[Entry]:
     created = Entry(
         payment.created_at, "payment", "Checkout started", "created", f"by {payment.customer_email}"

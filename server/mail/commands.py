@@ -1,4 +1,4 @@
-"""The mail commands behind `paydesk outbox` and `paydesk resend PAYMENT_ID`: they print, and return an exit code."""
+"""The mail commands behind `paydesk outbox` and `paydesk resend PAYMENT_ID [--kind KIND]`: they print, and return an exit code."""
 
 from __future__ import annotations
 
@@ -7,12 +7,21 @@ import sys
 from ..clock import utc_second
 from ..config import Config
 from ..database_file import migrated_database
+from ..lifecycle import MailKind
 from ..payments import get_payment
 from . import outbox
 from .outbox import PENDING, OutboxRow
 from .sender import DEFAULT_IDLE
 
 HEADINGS = ("ID", "PAYMENT", "KIND", "STATUS", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR")
+CUSTOMER_KINDS = frozenset(
+    {
+        MailKind.RECEIPT,
+        MailKind.PROCESSING_NOTICE,
+        MailKind.ASYNC_FAILED_CUSTOMER,
+        MailKind.REFUND_CONFIRMATION,
+    }
+)
 ERROR_WIDTH = 60  # the last error column is cut to this; the full text is in the database
 
 
@@ -34,21 +43,28 @@ async def show_outbox(config: Config) -> int:
     return 0
 
 
-async def resend_receipt(config: Config, payment_id: str) -> int:
-    """Queue another copy of a paid payment's receipt: the one way to send a receipt twice."""
+async def resend_mail(config: Config, payment_id: str, kind: str = MailKind.RECEIPT) -> int:
+    """Queue another copy of a payment's mail of `kind`: the one way to send a mail twice."""
     async with migrated_database(config.database_path) as db:
         try:
-            outbox_id, key = await outbox.queue_receipt_copy(db, payment_id)
+            outbox_id, key = await outbox.queue_copy(db, payment_id, outbox.mail_kind(kind))
         except outbox.ResendRefused as exc:
             print(f"resend: {exc}", file=sys.stderr)
             return 1
         payment = await get_payment(db, payment_id)
     assert payment is not None  # a copy was queued for it
+    name = outbox.COPY_NAMES[MailKind(kind)]
+    to = f" to {payment.customer_email}" if kind in CUSTOMER_KINDS else ""
     print(
-        f"Queued a copy of the receipt for {payment_id} to {payment.customer_email}"
+        f"Queued a copy of {name} for {payment_id}{to}"
         f" (outbox {outbox_id}, {key}). A running paydesk sends it within {DEFAULT_IDLE:.0f} s."
     )
     return 0
+
+
+async def resend_receipt(config: Config, payment_id: str) -> int:
+    """`resend_mail` for the receipt, the copy customers ask for most."""
+    return await resend_mail(config, payment_id, MailKind.RECEIPT)
 
 
 def _columns(row: OutboxRow) -> tuple[str, ...]:

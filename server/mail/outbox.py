@@ -11,7 +11,6 @@ from ..db import Connection, Database, Row
 from ..lifecycle import Facts, MailIntent, MailKind
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
-RESEND_PREFIX = f"{MailKind.RECEIPT}:resend:"
 
 
 @dataclass(frozen=True)
@@ -156,36 +155,77 @@ def enqueue(conn: Connection, payment_id: str, mails: Iterable[MailIntent]) -> N
 
 
 class ResendRefused(Exception):
-    """The receipt cannot be sent again now; the message says why, for a person."""
+    """The mail cannot be sent again now; the message says why, for a person."""
 
 
-async def queue_receipt_copy(db: Database, payment_id: str) -> tuple[int, str]:
-    """Queue another copy of a paid payment's receipt; returns (outbox id, dedupe key).
+# What a copy is called in the answers to the operator.
+COPY_NAMES = {
+    MailKind.RECEIPT: "the receipt",
+    MailKind.OPERATOR_NEW_PAYMENT: "the new payment notice",
+    MailKind.PROCESSING_NOTICE: "the processing notice",
+    MailKind.ASYNC_FAILED_CUSTOMER: "the failed bank payment notice",
+    MailKind.ASYNC_FAILED_OPERATOR: "the failed bank payment notice to you",
+    MailKind.REFUND_CONFIRMATION: "the refund confirmation",
+    MailKind.DISPUTE_ALERT: "the dispute alert",
+    MailKind.DISPUTE_CLOSED: "the dispute outcome",
+}
+RESEND_MARK = "resend"  # in every copy's key, never in a key a transition queues
 
-    The one rule for a second copy, from the console and the command line alike: only a paid
-    payment has a receipt, and one copy waits at a time, so impatient clicks send one.
+
+def mail_kind(text: str) -> MailKind:
+    """The kind of mail `text` names, or ResendRefused listing the kinds there are."""
+    try:
+        return MailKind(text)
+    except ValueError:
+        kinds = ", ".join(kind.value for kind in MailKind)
+        raise ResendRefused(
+            f"There is no kind of mail called {text[:40]!r}; use one of: {kinds}."
+        ) from None
+
+
+def copy_key(original_key: str, number: int) -> str:
+    """The key of the `number`th copy of the mail queued as `original_key`.
+
+    A refund or dispute mail finds what it is about after the key's first colon
+    (`refund_confirmation:re_...`), so a copy keeps that part last.
     """
+    kind, _, about = original_key.partition(":")
+    if about:
+        return f"{kind}.{RESEND_MARK}.{number}:{about}"
+    return f"{kind}:{RESEND_MARK}:{number}"
+
+
+async def queue_copy(db: Database, payment_id: str, kind: MailKind) -> tuple[int, str]:
+    """Queue another copy of a payment's mail of `kind`; returns (outbox id, dedupe key).
+
+    The one rule for another copy, from the console and the command line alike: only a kind
+    of mail that was queued for this payment before (the latest one, for a payment with several
+    refunds or disputes), and one copy of a kind waits at a time, so impatient clicks send one.
+    """
+    name = COPY_NAMES[kind]
 
     def work(conn: Connection) -> tuple[int, str]:
         payment = conn.execute("SELECT facts FROM payments WHERE id = ?", (payment_id,)).fetchone()
         if payment is None:
             raise ResendRefused(f"There is no payment {payment_id}.")
-        if not Facts.from_json(payment["facts"]).paid:
+        if kind is MailKind.RECEIPT and not Facts.from_json(payment["facts"]).paid:
             raise ResendRefused("A receipt is only sent for a paid payment.")
-        row = conn.execute(
-            "SELECT count(*), sum(status = 'pending') FROM outbox"
-            " WHERE payment_id = ? AND dedupe_key LIKE ?",
-            (payment_id, RESEND_PREFIX + "%"),
-        ).fetchone()
-        resends, waiting = (row[0], row[1] or 0) if row else (0, 0)
-        if waiting:
-            raise ResendRefused("A copy of the receipt is already waiting to be sent.")
-        key = f"{RESEND_PREFIX}{resends + 1}"
+        rows = conn.execute(
+            "SELECT dedupe_key, status FROM outbox WHERE payment_id = ? AND kind = ? ORDER BY id",
+            (payment_id, str(kind)),
+        ).fetchall()
+        originals = [row["dedupe_key"] for row in rows if RESEND_MARK not in row["dedupe_key"]]
+        copies = [row for row in rows if RESEND_MARK in row["dedupe_key"]]
+        if not originals:
+            raise ResendRefused(f"No copy can be sent: {name} was never queued for this payment.")
+        if any(row["status"] == PENDING for row in copies):
+            raise ResendRefused(f"A copy of {name} is already waiting to be sent.")
+        key = copy_key(originals[-1], len(copies) + 1)
         stamp = now_ms()
         cursor = conn.execute(
             "INSERT INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
-            " VALUES (?, ?, ?, 0, ?, ?)",
-            (payment_id, str(MailKind.RECEIPT), key, stamp, stamp),
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (payment_id, str(kind), key, int(MailIntent(kind, key).urgent), stamp, stamp),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid, key

@@ -8,7 +8,16 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from . import api_checkout, api_disputes, api_events, api_payments, api_refunds, control, hosted
+from . import (
+    api_checkout,
+    api_disputes,
+    api_events,
+    api_payments,
+    api_refunds,
+    api_webhook_endpoints,
+    control,
+    hosted,
+)
 from .api_base import api_errors, api_params
 from .auth import require_api_key
 from .background import background
@@ -20,6 +29,7 @@ from .keys import sandbox_key, templates_key
 from .money import format_amount
 from .settings import SandboxSettings
 from .state import Sandbox
+from .webhook_endpoints import create_endpoint
 
 HERE = Path(__file__).parent
 
@@ -49,6 +59,16 @@ async def timers_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_sandbox_app(settings: SandboxSettings) -> web.Application:
     """The sandbox as an aiohttp app: standalone at "/", or mounted with `add_subapp`."""
     sandbox = Sandbox(settings)
+    if settings.webhook_url is not None:
+        # The configured endpoint is an ordinary one: listed, changeable, deletable.
+        create_endpoint(
+            sandbox,
+            settings.webhook_url,
+            ["*"],
+            api_version=settings.api_version,
+            description="configured with the sandbox",
+            endpoint_secrets=settings.webhook_secrets,
+        )
     idempotency = IdempotencyStore(settings.idempotency_key_ttl)
     app = web.Application()
     app[sandbox_key] = sandbox
@@ -73,6 +93,7 @@ def create_sandbox_app(settings: SandboxSettings) -> web.Application:
     api_refunds.add_routes(app.router)
     api_disputes.add_routes(app.router)
     api_events.add_routes(app.router)
+    api_webhook_endpoints.add_routes(app.router)
     app.router.add_route("*", "/v1/{tail:.*}", unrecognized, name="api.unrecognized")
     control.add_routes(app.router)
     app.router.add_static("/static", HERE / "static", name="static")

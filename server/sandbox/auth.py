@@ -1,4 +1,4 @@
-"""API keys: any test-mode secret (or restricted) key is accepted, anything else is refused."""
+"""API keys: test-mode secret (or restricted) keys are accepted (only the configured ones, if any)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aiohttp.typedefs import Handler
 
 from .api_base import is_api
 from .errors import StripeError
-from .keys import api_key_key
+from .keys import api_key_key, sandbox_key
 
 ACCEPTED_PREFIXES = ("sk_test_", "rk_test_")
 
@@ -69,6 +69,9 @@ async def require_api_key(request: web.Request, handler: Handler) -> web.StreamR
         raise _unauthorized(PUBLISHABLE_KEY)
     if not key.startswith(ACCEPTED_PREFIXES) or len(key) <= len("sk_test_"):
         # Live keys too: the sandbox is test mode only.
+        raise _unauthorized(f"Invalid API Key provided: {masked(key)}")
+    allowed = request.app[sandbox_key].settings.api_keys
+    if allowed and key not in allowed:
         raise _unauthorized(f"Invalid API Key provided: {masked(key)}")
     request[api_key_key] = key
     return await handler(request)

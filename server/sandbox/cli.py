@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="whsec_ secret to sign with; repeat to sign with several (default: generate one)",
     )
     parser.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        default=[],
+        help="accept only this sk_test_ key; repeat for several (default: any sk_test_ key)",
+    )
+    parser.add_argument(
         "--shuffle", action="store_true", help="deliver ready events in random order"
     )
     for knob in KNOBS:
@@ -87,6 +94,7 @@ def settings_from(args: argparse.Namespace, webhook_secrets: tuple[str, ...]) ->
         webhook_url=args.webhook_url,
         webhook_secrets=webhook_secrets,
         shuffle=args.shuffle,
+        api_keys=tuple(args.api_keys),
         **{knob.field: getattr(args, knob.field) for knob in KNOBS},
     )
 
@@ -107,7 +115,11 @@ def banner(settings: SandboxSettings, generated_secret: bool) -> str:
             "",
             "  Set in paydesk:",
             f"    STRIPE_API_BASE={settings.public_url}",
-            "    STRIPE_SECRET_KEY=sk_test_sandbox        (any sk_test_ key is accepted)",
+            (
+                f"    STRIPE_SECRET_KEY={settings.api_keys[0]}"
+                if settings.api_keys
+                else "    STRIPE_SECRET_KEY=sk_test_sandbox        (any sk_test_ key is accepted)"
+            ),
             f"    STRIPE_WEBHOOK_SECRET={secret}",
             "",
             "  Test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined,",

@@ -40,9 +40,9 @@ async def show_timers(request: web.Request) -> web.Response:
 async def show_deliveries(request: web.Request) -> web.Response:
     store = request.app[sandbox_key].store
     deliveries = [
-        {"event": event.id, "type": event.type, **asdict(event.delivery)}
+        {"event": event.id, "type": event.type, "endpoint": endpoint_id, **asdict(state)}
         for event in store.events.values()
-        if event.delivery is not None
+        for endpoint_id, state in event.deliveries.items()
     ]
     return web.json_response({"deliveries": deliveries})
 
@@ -53,13 +53,16 @@ async def resend_event(request: web.Request) -> web.Response:
     event = sandbox.store.events.get(request.match_info["event_id"])
     if event is None:
         return web.json_response({"error": "no such event"}, status=404)
-    if event.delivery is None:
-        return web.json_response({"error": "no webhook_url is configured"}, status=409)
-    already_delivered = event.delivery.delivered
-    if not already_delivered:
-        event.delivery.gave_up = False
-        event.delivery.attempts = 0
-    sandbox.outbox.put(event.id, duplicate=already_delivered)
+    if not event.deliveries:
+        return web.json_response(
+            {"error": "no webhook endpoint listened to this event when it happened"}, status=409
+        )
+    for endpoint_id, state in event.deliveries.items():
+        already_delivered = state.delivered
+        if not already_delivered:
+            state.gave_up = False
+            state.attempts = 0
+        sandbox.outbox.put(event.id, endpoint_id, duplicate=already_delivered)
     return web.json_response({"event": event.id, "queued": True}, status=202)
 
 

@@ -1,4 +1,4 @@
-"""Deliver events to the webhook endpoint: signed POSTs, retries with backoff, per-event state."""
+"""Deliver events to webhook endpoints: signed POSTs, retries with backoff, per-endpoint state."""
 
 from __future__ import annotations
 
@@ -65,18 +65,21 @@ class WebhookWorker:
 
     async def _attempt(self, delivery: Delivery) -> None:
         event = self._sandbox.store.events[delivery.event_id]
-        state = event.delivery
-        url = self._settings.webhook_url
-        if state is None or url is None:
+        state = event.deliveries.get(delivery.endpoint_id)
+        endpoint = self._sandbox.store.webhook_endpoints.get(delivery.endpoint_id)
+        if state is None or endpoint is None:
+            return  # the endpoint was deleted: Stripe stops sending to it
+        if endpoint.status != "enabled":
+            # A disabled endpoint gets nothing; its pending events wait until it is enabled again.
+            state.next_attempt_at = None
+            state.held = True
             return
         payload = json.dumps(render_event(event), indent=2, ensure_ascii=False).encode("utf-8")
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": USER_AGENT,
             "Cache-Control": "no-cache",
-            "Stripe-Signature": signature_header(
-                payload, self._settings.webhook_secrets, int(time.time())
-            ),
+            "Stripe-Signature": signature_header(payload, endpoint.secrets, int(time.time())),
         }
         status: int | None = None
         error: str | None = None
@@ -84,7 +87,7 @@ class WebhookWorker:
             async with asyncio.timeout(self._settings.attempt_timeout):
                 # Stripe does not follow redirects: a 3xx counts as a failure.
                 async with self._session.post(
-                    url, data=payload, headers=headers, allow_redirects=False
+                    endpoint.url, data=payload, headers=headers, allow_redirects=False
                 ) as response:
                     status = response.status
                     await response.read()
@@ -109,28 +112,27 @@ class WebhookWorker:
             state.delivered = True
             state.delivered_at = time.time()
             if self._random.random() < self._settings.duplicate_rate:
-                self._sandbox.outbox.put(delivery.event_id, duplicate=True)
+                self._sandbox.outbox.put(delivery.event_id, delivery.endpoint_id, duplicate=True)
             return
         if state.attempts >= self._settings.max_attempts:
             state.gave_up = True
             log.warning(
-                "Stripe sandbox: gave up delivering %s after %d attempts (%s)",
+                "Stripe sandbox: gave up delivering %s to %s after %d attempts (%s)",
                 delivery.event_id,
+                delivery.endpoint_id,
                 state.attempts,
                 state.last_error,
             )
             return
         delay = self._settings.retry_delay(state.attempts)
         state.next_attempt_at = time.time() + delay
-        self._sandbox.outbox.put(delivery.event_id, delay=delay)
+        self._sandbox.outbox.put(delivery.event_id, delivery.endpoint_id, delay=delay)
 
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     """The webhook worker and its one ClientSession live as long as the app runs."""
     sandbox = app[sandbox_key]
-    if sandbox.settings.webhook_url is None:
-        yield  # events are recorded, not delivered
-        return
+    # Always running: endpoints can be added through the API at any time.
     timeout = aiohttp.ClientTimeout(total=sandbox.settings.attempt_timeout)
     async with (
         aiohttp.ClientSession(timeout=timeout) as session,

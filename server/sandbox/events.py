@@ -19,7 +19,11 @@ def emit(
     previous_attributes: dict[str, Any] | None = None,
 ) -> Event:
     """Record an event whose `data.object` is `record` as it is now, and queue its delivery."""
-    delivering = sandbox.settings.webhook_url is not None
+    listening = [
+        endpoint.id
+        for endpoint in sandbox.store.webhook_endpoints.values()
+        if endpoint.listens_to(event_type)
+    ]
     event = Event(
         id=new_id("evt"),
         created=int(time.time()),
@@ -28,11 +32,12 @@ def emit(
         data_object=render(sandbox.store, record),
         previous_attributes=previous_attributes,
         origin=origin,
-        delivery=DeliveryState() if delivering else None,
+        deliveries={endpoint_id: DeliveryState() for endpoint_id in listening},
     )
     sandbox.store.events[event.id] = event
-    if delivering:
-        sandbox.outbox.put(event.id)
+    # Each endpoint gets its own delivery, retried on its own schedule.
+    for endpoint_id in listening:
+        sandbox.outbox.put(event.id, endpoint_id)
     return event
 
 

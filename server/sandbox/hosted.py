@@ -182,6 +182,7 @@ async def index(request: web.Request) -> web.Response:
         request,
         "index.html",
         settings=sandbox.settings,
+        endpoints=list(sandbox.store.webhook_endpoints.values()),
         sessions=sessions,
         events=events,
         test_cards=TEST_CARDS.values(),

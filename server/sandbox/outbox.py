@@ -1,4 +1,4 @@
-"""Webhook deliveries waiting for their time: first attempts, retries and duplicates."""
+"""Webhook deliveries (one event to one endpoint) waiting for their time: first attempts, retries, duplicates."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ class Delivery:
     due: float
     sequence: int
     event_id: str = field(compare=False)
+    endpoint_id: str = field(compare=False)
     # A duplicate re-sends a delivered event, as Stripe occasionally does; it is never retried.
     duplicate: bool = field(default=False, compare=False)
 
@@ -25,8 +26,12 @@ class Outbox:
         self._sequence = itertools.count()
         self._changed = asyncio.Event()
 
-    def put(self, event_id: str, *, delay: float = 0.0, duplicate: bool = False) -> None:
-        delivery = Delivery(time.time() + delay, next(self._sequence), event_id, duplicate)
+    def put(
+        self, event_id: str, endpoint_id: str, *, delay: float = 0.0, duplicate: bool = False
+    ) -> None:
+        delivery = Delivery(
+            time.time() + delay, next(self._sequence), event_id, endpoint_id, duplicate
+        )
         heapq.heappush(self._heap, delivery)
         self._changed.set()
 

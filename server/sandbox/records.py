@@ -201,7 +201,7 @@ class Dispute:
 
 @dataclass
 class DeliveryState:
-    """Where one event stands with the webhook endpoint."""
+    """Where one event stands with one webhook endpoint."""
 
     attempts: int = 0
     duplicates_sent: int = 0
@@ -211,6 +211,8 @@ class DeliveryState:
     last_error: str | None = None
     next_attempt_at: float | None = None
     delivered_at: float | None = None
+    # The endpoint was disabled when this delivery came due: it is sent when it is enabled again.
+    held: bool = False
 
 
 @dataclass
@@ -222,9 +224,31 @@ class Event:
     data_object: dict[str, Any]
     previous_attributes: dict[str, Any] | None
     origin: Origin
-    # None when no webhook endpoint is configured: nothing is pending, nothing to deliver.
-    delivery: DeliveryState | None
+    # One state per webhook endpoint the event was sent to (by endpoint id); empty when no
+    # enabled endpoint listens to its type: nothing is pending, nothing to deliver.
+    deliveries: dict[str, DeliveryState] = field(default_factory=dict)
 
     @property
     def pending_webhooks(self) -> int:
-        return 1 if self.delivery is not None and not self.delivery.delivered else 0
+        return sum(1 for state in self.deliveries.values() if not state.delivered)
+
+
+@dataclass
+class WebhookEndpoint:
+    """Where events go: a URL, the event types it listens to, and the secrets that sign for it."""
+
+    id: str
+    created: int
+    url: str
+    enabled_events: list[str]
+    # Every secret signs each delivery (one `v1=` each); the first is the one Stripe shows.
+    secrets: tuple[str, ...]
+    api_version: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    status: str = "enabled"
+
+    def listens_to(self, event_type: str) -> bool:
+        return self.status == "enabled" and (
+            "*" in self.enabled_events or event_type in self.enabled_events
+        )

@@ -21,6 +21,9 @@ class SandboxSettings:
     # Every secret signs each delivery (one `v1=` per secret), as during a Stripe secret rotation.
     webhook_secrets: tuple[str, ...] = ()
     api_version: str = DEFAULT_API_VERSION
+    # Empty: any sk_test_/rk_test_ key is accepted. Otherwise only these, as a Stripe account
+    # accepts only its own keys, so a wrong key can be tried.
+    api_keys: tuple[str, ...] = ()
 
     # Webhook retries: attempt n (1-based) that fails is retried after
     # min(retry_base_delay * retry_factor ** (n - 1), retry_max_delay) seconds, up to max_attempts.
@@ -63,6 +66,11 @@ class SandboxSettings:
         for secret in self.webhook_secrets:
             if not secret.startswith("whsec_") or len(secret) < 10:
                 raise ValueError(f"webhook_secrets: {secret[:6]!r}... is not a whsec_ secret")
+        if isinstance(self.api_keys, str):
+            raise ValueError("api_keys: a tuple of keys, not one string")
+        for key in self.api_keys:
+            if not key.startswith(("sk_test_", "rk_test_")) or len(key) <= len("sk_test_"):
+                raise ValueError(f"api_keys: {key[:8]!r}... is not an sk_test_ or rk_test_ key")
         _check_non_negative(
             retry_base_delay=self.retry_base_delay,
             retry_max_delay=self.retry_max_delay,

@@ -13,6 +13,7 @@ from .records import (
     PaymentIntent,
     PaymentMethod,
     Refund,
+    WebhookEndpoint,
 )
 
 T = TypeVar("T")
@@ -36,6 +37,7 @@ class Store:
         self.refunds: dict[str, Refund] = {}
         self.disputes: dict[str, Dispute] = {}
         self.events: dict[str, Event] = {}
+        self.webhook_endpoints: dict[str, WebhookEndpoint] = {}
 
     def checkout_session(self, object_id: str, param: str = "id") -> CheckoutSession:
         return _get(self.checkout_sessions, "checkout.session", object_id, param)
@@ -57,6 +59,10 @@ class Store:
 
     def event(self, object_id: str, param: str = "id") -> Event:
         return _get(self.events, "event", object_id, param)
+
+    def webhook_endpoint(self, object_id: str, param: str = "id") -> WebhookEndpoint:
+        # Stripe names this object with a space in its "No such ..." message.
+        return _get(self.webhook_endpoints, "webhook endpoint", object_id, param)
 
     def refunds_of(self, charge_id: str) -> list[Refund]:
         return [refund for refund in self.refunds.values() if refund.charge_id == charge_id]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Collection
 
@@ -15,6 +16,8 @@ from .keys import csrf_token_key
 COOKIE = "paydesk_csrf"
 FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_TOKEN_LENGTH = 100  # secrets.token_urlsafe(32) is 43 characters
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class CsrfRejected(web.HTTPForbidden):
@@ -28,10 +31,15 @@ def setup_csrf(app: web.Application, *, public_url: str, exempt_routes: Collecti
 
     @web.middleware
     async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route = request.match_info.route
-        if request.match_info.apps[-1] is not app or route.name in exempt_routes:
+        match = request.match_info
+        if match.http_exception is not None:
+            # No route (404) or not this method (405): nothing to protect, so answer that first.
+            return await handler(request)
+        if match.apps[-1] is not app or match.route.name in exempt_routes:
             return await handler(request)  # mounted apps (the sandbox) answer for themselves
         cookie = request.cookies.get(COOKIE, "")
+        if not _well_formed(cookie):
+            cookie = ""  # a cookie we never issued: replaced, and it matches no form
         request[csrf_token_key] = cookie or secrets.token_urlsafe(32)
         if request.method in UNSAFE_METHODS:
             await _check(request, cookie, public_origin)
@@ -56,7 +64,21 @@ async def _check(request: web.Request, cookie: str, public_origin: str) -> None:
         raise CsrfRejected(text="This form was sent from another site, so it was refused.")
     form = await request.post()
     sent = form.get(FIELD)
-    if not cookie or not isinstance(sent, str) or not hmac.compare_digest(sent, cookie):
+    if (
+        not cookie
+        or not isinstance(sent, str)
+        or not _well_formed(sent)
+        or not hmac.compare_digest(sent.encode(), cookie.encode())
+    ):
         raise CsrfRejected(
             text="This form has expired or your browser blocked our cookie. Reload the page and try again."
         )
+
+
+def _well_formed(token: str) -> bool:
+    """Shaped like a token this module issues (URL-safe base64): compared as ASCII bytes only."""
+    return (
+        0 < len(token) <= MAX_TOKEN_LENGTH
+        and token.isascii()
+        and _TOKEN.fullmatch(token) is not None
+    )

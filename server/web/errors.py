@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..db import DatabaseUnwritable
 from .render import render
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ FRIENDLY = {
     415: "Send this request as JSON (Content-Type: application/json).",
     429: "Too many attempts. Please wait a moment and try again.",
     500: "Something went wrong on our side. Nothing was charged by this error; please try again.",
+    503: "We cannot take that right now. Nothing was changed; please try again in a minute.",
 }
 
 
@@ -51,6 +53,10 @@ def setup_errors(app: web.Application) -> None:
             return _error_response(
                 request, exc.status, error_message(exc), exc.headers.get("Retry-After")
             )
+        except DatabaseUnwritable:
+            # The database logged the incident once (disk full); each request says so, quietly.
+            # Stripe retries a webhook answered 503, and a person is asked to try again shortly.
+            return _error_response(request, 503, FRIENDLY[503], "1")
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
             return _error_response(request, 500, FRIENDLY[500], None)

@@ -98,6 +98,33 @@ def live_socket() -> web.WebSocketResponse:
     return web.WebSocketResponse(heartbeat=PING_EVERY_S, max_msg_size=1024, compress=False)
 
 
+def release_socket(request: web.Request, ws: web.WebSocketResponse) -> None:
+    """Called last in a live handler, so a closed socket is freed at once, not at a full collection.
+
+    Two reference cycles in aiohttp would otherwise keep the socket, its request, transport and
+    buffers (~77 objects) alive until a full collection, which paydesk runs only at quiet moments
+    (gc_schedule.py): with thousands of sockets dropped a minute, tens of MB pile up in between.
+    - Every socket: the request's connection keeps the socket's heartbeat callback, a bound method
+      of the socket, which holds the request. Dropped here: the handler is over, no heartbeat follows.
+    - When a client vanishes, the socket keeps the error it met closing ("Cannot write to closing
+      transport", chained to the end-of-stream or cancellation before it), and each traceback holds
+      frames whose `self` is the socket: the tracebacks go, the errors stay readable.
+    """
+    protocol = request.protocol
+    if protocol is not None:
+        # A private attribute of aiohttp's RequestHandler, set by WebSocketResponse.prepare.
+        protocol._data_received_cb = None
+    chained = [ws.exception()]
+    seen: set[int] = set()
+    while chained:
+        error = chained.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        error.__traceback__ = None
+        chained += [error.__cause__, error.__context__]
+
+
 @dataclass(eq=False)
 class Subscriber:
     """One open page on one topic. Frames carrying a version are sent only when newer than the
@@ -193,9 +220,14 @@ class Hub:
         slot = 0
         while True:
             await asyncio.sleep(self.heartbeat_every_s / HEARTBEAT_SLOTS)
-            for subscriber in list(self._slots[slot]):
-                await subscriber.sender.send_if_idle(HEARTBEAT_FRAME)
+            await self._beat(slot)
             slot = (slot + 1) % HEARTBEAT_SLOTS
+
+    async def _beat(self, slot: int) -> None:
+        # A function of its own so that no loop variable outlives the tick: one left in the
+        # long-lived loop above would keep the last socket it visited alive, however long ago.
+        for subscriber in list(self._slots[slot]):
+            await subscriber.sender.send_if_idle(HEARTBEAT_FRAME)
 
     async def close(
         self, chosen: Callable[[Subscriber], bool] = lambda _: True, *, reason: bytes

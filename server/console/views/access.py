@@ -22,6 +22,8 @@ from ..sessions import (
 from ..wording import minutes_to_wait
 from .common import console_error, page, see_other
 
+BUSY = "Many sign-ins are being checked right now. Try again in a few seconds."
+BUSY_WAIT_S = 5
 SETUP_NEEDED = (
     "No console password is set yet. Open the setup link printed in the server log when paydesk "
     "started, or run: paydesk set-password"
@@ -50,6 +52,14 @@ def _login_page(
     )
 
 
+def _refused(
+    request: web.Request, next_url: str | None, status: int, wait_s: int, message: str
+) -> web.Response:
+    response = _login_page(request, error=message, next_url=next_url, status=status)
+    response.headers["Retry-After"] = str(wait_s)
+    return response
+
+
 @public
 async def login_form(request: web.Request) -> web.Response:
     return _login_page(request, setup_needed=not await has_password(request.app[db_key]))
@@ -59,33 +69,35 @@ async def login_form(request: web.Request) -> web.Response:
 async def login_submit(request: web.Request) -> web.Response:
     db = request.app[db_key]
     throttle = request.app[console_key].throttle
+    client = client_id(request)
     form = await request.post()
     next_url = safe_next(str(form.get("next", "")))
-    wait = throttle.retry_after(client_id(request))
-    if wait:
-        response = _login_page(
-            request,
-            error=f"Too many wrong passwords from your connection. Try again in {minutes_to_wait(wait)}.",
-            next_url=next_url,
-            status=429,
-        )
-        response.headers["Retry-After"] = str(wait)
-        return response
     if not await has_password(db):
         return _login_page(request, error=SETUP_NEEDED, next_url=next_url, status=409)
+    wait = throttle.retry_after(client)
+    if wait:
+        message = (
+            f"Too many wrong passwords from your connection. Try again in {minutes_to_wait(wait)}."
+        )
+        return _refused(request, next_url, 429, wait, message)
+    if throttle.busy():
+        # Not counted against anyone: many sign-ins from elsewhere are waiting for their check.
+        return _refused(request, next_url, 503, BUSY_WAIT_S, BUSY)
+    throttle.admit(client)  # counted now, before the check, so a burst gets no more checks
     password = form.get("password")
-    if not isinstance(password, str) or not await check_password(db, password):
-        throttle.failed(client_id(request))
+    async with throttle.checking():
+        right = isinstance(password, str) and await check_password(db, password)
+    if not right:
         return _login_page(
             request, error="That password is not right.", next_url=next_url, status=401
         )
-    throttle.succeeded(client_id(request))
+    throttle.succeeded(client)
     settings = request.app[console_key].settings
     await prune_sessions(
         db, idle_seconds=settings.session_idle_seconds, max_seconds=settings.session_max_seconds
     )
     agent = request.headers.get("User-Agent", "")[:200]
-    token = await open_session(db, f"{client_id(request)} {agent}".strip())
+    token = await open_session(db, f"{client} {agent}".strip())
     redirect = web.HTTPSeeOther(next_url or request.app.router["admin.dashboard"].url_for())
     set_session_cookie(request, redirect, token)
     raise redirect

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ...clock import now_ms
-from ...web.fanout import BoundedSender, Full, Subscriber, live_socket
+from ...web.fanout import BoundedSender, Full, Subscriber, live_socket, release_socket
 from ..feed import QUEUE_SIZE, TOPIC
 from ..guard import operator_socket
 from ..keys import console_key, session_key
@@ -25,6 +25,7 @@ async def admin_live(request: web.Request) -> web.WebSocketResponse:
         state.feed.hub.add(page)
     except Full as exc:
         await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=exc.reason.encode())
+        release_socket(request, ws)
         return ws
     # The socket lives no longer than the session may: signed out at the absolute timeout.
     left = session.created_at / 1000 + state.settings.session_max_seconds - now_ms() / 1000
@@ -39,4 +40,5 @@ async def admin_live(request: web.Request) -> web.WebSocketResponse:
         state.feed.hub.remove(page)
         await sender.close()
         await ws.close()
+        release_socket(request, ws)
     return ws

@@ -15,8 +15,10 @@ from ..csv_export import csv_chunks
 from ..guard import operator_page
 from ..keys import console_key
 from ..queries import Cursor, FilterError, PaymentFilter, list_payments, parse_filter
-from ..reports import load_dashboard, load_health, load_open_disputes
+from ..reports import load_dashboard, load_health, load_open_disputes, load_storage
 from .common import page
+
+MB = 1024 * 1024
 
 
 async def _figures(request: web.Request) -> dict[str, Any]:
@@ -111,10 +113,16 @@ async def payments_csv(request: web.Request) -> web.StreamResponse:
 
 @operator_page
 async def health(request: web.Request) -> web.Response:
-    report = await load_health(request.app[db_key], request.app[webhook_stats_key], now_ms())
-    config = request.app[config_key]
+    db, config = request.app[db_key], request.app[config_key]
+    report = await load_health(db, request.app[webhook_stats_key], now_ms())
+    storage = await load_storage(db, config.disk_warning_mb * MB)
     return page(
         request,
         "admin/health.html",
-        {"report": report, "smtp_host": config.smtp_host},
+        {
+            "report": report,
+            "storage": storage,
+            "warning_mb": config.disk_warning_mb,
+            "smtp_host": config.smtp_host,
+        },
     )

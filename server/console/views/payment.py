@@ -1,4 +1,4 @@
-"""One payment: every field, its timeline, and the actions (refund with confirmation, resend receipt)."""
+"""One payment: every field, its timeline, and the actions (refund with confirmation, send a mail again)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ...clock import now_ms
 from ...lifecycle import Facts, Status
-from ...mail.outbox import ResendRefused, queue_receipt_copy
+from ...mail.outbox import ResendRefused, mail_kind, queue_copy
 from ...money import format_major
 from ...payments import Payment, get_payment
 from ...refunds import (
@@ -28,7 +28,7 @@ from ...refunds import (
 from ...web.keys import catalog_key, config_key, db_key, events_key, stripe_key
 from ..disputes import advise
 from ..guard import operator_page
-from ..timeline import timeline
+from ..timeline import mail_kinds, timeline
 from .common import console_error, not_found, page, see_other
 
 FORM_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -37,6 +37,7 @@ NOTICES = {
     "refund-in-progress": "This refund is already on its way to Stripe; it was not sent twice.",
     "refund-already-sent": "This form was already used and Stripe accepted that refund; it was not sent twice.",
     "receipt": "A copy of the receipt is queued; the mail sender delivers it shortly.",
+    "mail": "A copy of the mail is queued; the mail sender delivers it shortly.",
     "discarded": "The request is discarded; its amount can be refunded again.",
 }
 # While the customer can still pay on the Checkout page; its expiry means something only then.
@@ -88,6 +89,7 @@ async def _detail(
         "refundable": payment.status in REFUNDABLE and left > 0,
         "reasons": REASONS,
         "entries": await timeline(db, payment, requests),
+        "mail_kinds": await mail_kinds(db, payment.id),
         "now": now_ms(),
         "status_url": config.public_url + str(status_path),
         "stripe_link": _stripe_link(not config.is_test_mode),
@@ -206,10 +208,16 @@ async def refund_discard(request: web.Request) -> web.Response:
 
 @operator_page
 async def resend_receipt(request: web.Request) -> web.Response:
+    """Send a mail of this payment again: the receipt, or the kind the form names."""
     payment = await _payment(request)
+    form = await request.post()
+    kind = form.get("kind", "receipt")
     try:
-        await queue_receipt_copy(request.app[db_key], payment.id)
+        if not isinstance(kind, str):
+            raise ResendRefused("Choose which mail to send again.")
+        await queue_copy(request.app[db_key], payment.id, mail_kind(kind))
     except ResendRefused as exc:
         return await _detail(request, payment, status=409, error=str(exc))
     await request.app[events_key].committed(payment.id)  # the mail sender wakes for it now
-    raise see_other(request, "admin.payment", {"done": "receipt"}, payment_id=payment.id)
+    done = "receipt" if kind == "receipt" else "mail"
+    raise see_other(request, "admin.payment", {"done": done}, payment_id=payment.id)

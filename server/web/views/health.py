@@ -1,4 +1,4 @@
-"""The health check: which Stripe the app talks to, and whether the database answers."""
+"""The health check: which Stripe the app talks to, whether the database answers and takes writes."""
 
 from __future__ import annotations
 
@@ -12,16 +12,29 @@ from ..keys import config_key, db_key
 
 log = logging.getLogger(__name__)
 DB_TIMEOUT = 2.0
+MB = 1024 * 1024
 
 
 async def healthz(request: web.Request) -> web.Response:
     config = request.app[config_key]
-    body = {"mode": config.stripe_mode.value, "test_mode": config.is_test_mode}
+    db = request.app[db_key]
+    body: dict[str, object] = {"mode": config.stripe_mode.value, "test_mode": config.is_test_mode}
     try:
-        await asyncio.wait_for(request.app[db_key].ping(), DB_TIMEOUT)
+        await asyncio.wait_for(db.ping(), DB_TIMEOUT)
     except (DatabaseError, TimeoutError, ValueError) as exc:
         log.error("health check: database unusable: %s", exc)
         return web.json_response(
             {**body, "status": "unavailable", "database": "unusable"}, status=503
+        )
+    # Anyone may ask: the write check runs at most once a second, whatever the rate of asking.
+    check = await db.check_writes()
+    body["disk_free_mb"] = check.free_bytes // MB
+    body["disk"] = "low" if check.free_bytes < config.disk_warning_mb * MB else "ok"
+    if not check.writable:
+        # Not logged here: the database logs one line when writes start failing and one when
+        # they work again, however often this is asked in between.
+        return web.json_response(
+            {**body, "status": "unavailable", "database": "unwritable", "problem": check.problem},
+            status=503,
         )
     return web.json_response({**body, "status": "ok", "database": "ok"})

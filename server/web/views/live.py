@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ...payments import get_payment
-from ..fanout import BoundedSender, Full, Subscriber, live_socket
+from ..fanout import BoundedSender, Full, Subscriber, live_socket, release_socket
 from ..keys import db_key, status_pages_key
 
 QUEUE_SIZE = 8  # snapshots waiting for one page; more means it stopped reading
@@ -24,6 +24,7 @@ async def payment_live(request: web.Request) -> web.WebSocketResponse:
         pages.hub.add(page)
     except Full as exc:
         await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=exc.reason.encode())
+        release_socket(request, ws)
         return ws
     try:
         # Registered first, then read: a change committed in between is pushed, not missed.
@@ -37,4 +38,5 @@ async def payment_live(request: web.Request) -> web.WebSocketResponse:
         pages.hub.remove(page)
         await page.sender.close()
         await ws.close()
+        release_socket(request, ws)
     return ws

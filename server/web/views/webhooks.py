@@ -36,7 +36,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     try:
         result = await request.app[webhooks_key].process(event, payload)
     except UnknownPayment:
-        # Not acknowledged: Stripe retries, and the event is applied once the payment is found.
+        # Not acknowledged, for a few minutes after the event: the payment may be committing now.
         return web.json_response(
             {"error": {"message": "event names an unknown paydesk payment"}}, status=500
         )
@@ -55,10 +55,16 @@ _RECEIVED = {
 }
 
 
+# Stripe's header is "t=<unix seconds>,v1=<64 hex>[,v1=...][,v0=...]": a few hundred ASCII bytes.
+MAX_HEADER_LENGTH = 2048
+MAX_TIMESTAMP_DIGITS = 12
+
+
 def _verify(payload: bytes, header: str, secrets: tuple[str, ...], tolerance: int) -> None:
     """Accept a signature made with any configured secret (during rotation there are several)."""
     if not header:
         raise stripe.SignatureVerificationError("missing Stripe-Signature header", header, payload)
+    timestamp = _timestamp(header)
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -70,17 +76,29 @@ def _verify(payload: bytes, header: str, secrets: tuple[str, ...], tolerance: in
         except stripe.SignatureVerificationError as exc:
             last_error = exc
         else:
-            _check_not_from_the_future(header, tolerance)
+            # The SDK only refuses old timestamps; a far-future one would stay replayable for that long.
+            if timestamp > time.time() + tolerance:
+                raise stripe.SignatureVerificationError(
+                    "signature timestamp is in the future", header
+                )
             return
     assert last_error is not None  # config guarantees at least one secret
     raise last_error
 
 
-def _check_not_from_the_future(header: str, tolerance: int) -> None:
-    # The SDK only refuses old timestamps; a far-future one would stay replayable for that long.
+def _timestamp(header: str) -> int:
+    """The header's `t=`: ASCII digits only, so the SDK's checks and ours read the same number.
+
+    Refusing anything else here also keeps non-ASCII signatures away from the SDK's string
+    comparison, which raises on them instead of saying no.
+    """
+    malformed = stripe.SignatureVerificationError("malformed Stripe-Signature header", header)
+    if len(header) > MAX_HEADER_LENGTH or not header.isascii():
+        raise malformed
     stamps = [part[2:] for part in header.split(",") if part.startswith("t=")]
-    if stamps and stamps[0].isdigit() and int(stamps[0]) > time.time() + tolerance:
-        raise stripe.SignatureVerificationError("signature timestamp is in the future", header)
+    if not stamps or not all(s.isdigit() and len(s) <= MAX_TIMESTAMP_DIGITS for s in stamps):
+        raise malformed
+    return int(stamps[0])
 
 
 def _reason(exc: Exception) -> str:
