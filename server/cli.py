@@ -22,6 +22,7 @@ from .database_file import NoDatabase, apply_migrations, require_database
 from .doctor import add_doctor_command, run_doctor
 from .logs import setup_logging
 from .mail.commands import resend_mail, show_outbox
+from .web.access_log import access_logger_class
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CatalogError) as exc:
         print(f"paydesk: {exc}", file=sys.stderr)
         return 2
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     if options.command in (None, "serve"):
         return serve(config)
     # Settings and .env are read as the server reads them; saying which database a command
@@ -157,6 +158,8 @@ def serve(config: Config) -> int:
         # One line per request drowns what an operator acts on (the setup link, errors), so
         # it is only there when asked for. logs.py keeps ids and setup tokens out of it.
         access_log=logging.getLogger("aiohttp.access") if config.access_log else None,
+        # Behind a trusted proxy each line names the client, as the limiters do, not the proxy.
+        access_log_class=access_logger_class(config.trusted_proxies),
         **server_options(config),
     )
     return 0

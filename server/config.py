@@ -121,6 +121,7 @@ class Config:
     admin_emails: tuple[str, ...] = ()  # empty: the catalog's [shop] contact_email
     mail_dir: Path = Path("var") / "mail"
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per line
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     access_log: bool = False
     locale: str = ""  # empty: the usual locale of the catalog's currency (money.default_locale)
@@ -224,6 +225,7 @@ def _build(settings: _Settings) -> Config:
         **_request_limits(settings),
         **_mail_settings(settings),
         log_level=_log_level(settings.text("LOG_LEVEL", "INFO")),
+        log_format=_log_format(settings.text("LOG_FORMAT", "text")),
         access_log=_flag(settings.text("ACCESS_LOG", "0"), "ACCESS_LOG"),
         locale=_locale(settings.text("LOCALE")),
     )
@@ -400,6 +402,16 @@ def _log_level(raw: str) -> str:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
     return level
+
+
+def _log_format(raw: str) -> str:
+    log_format = raw.strip().lower()
+    if log_format not in ("text", "json"):
+        raise ConfigError(
+            f"LOG_FORMAT: expected text (one readable line per event) or json "
+            f"(one JSON object per line), got {raw!r}"
+        )
+    return log_format
 
 
 def _flag(raw: str, name: str) -> bool:

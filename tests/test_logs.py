@@ -1,12 +1,16 @@
-"""Log lines never carry a payment's full id: it opens the customer's status page."""
+"""Log lines, text or JSON: no payment's full id or setup token, no floods, no Stripe bodies."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import sys
 
 import pytest
 
-from server.logs import RedactingFilter, RepeatFilter, redact
+from server.config import ConfigError, load_config
+from server.logs import FORMATTERS, RedactingFilter, RepeatFilter, redact, setup_logging
 
 
 def test_payment_ids_are_cut_short() -> None:
@@ -103,3 +107,74 @@ def test_info_lines_that_differ_all_show_and_identical_ones_do_not() -> None:
 
     assert all(repeat.filter(info(f"order {i}")) for i in range(100))
     assert [repeat.filter(info("order 7")) for _ in range(3)] == [False, False, False]
+
+
+# -- LOG_FORMAT=json: one object per line, redacted like the text lines ----------------------
+
+
+def formatted(log_format: str, record: logging.LogRecord) -> str:
+    handler = logging.StreamHandler()
+    handler.setFormatter(FORMATTERS[log_format]())
+    handler.addFilter(RedactingFilter())
+    assert handler.filter(record)
+    return handler.format(record)
+
+
+def failed_record() -> logging.LogRecord:
+    logger = logging.getLogger("server.webhooks")
+    try:
+        raise ValueError("no row for pay_AbCdEfGhIjKlMnOpQrStUvWx")
+    except ValueError:
+        return logger.makeRecord(
+            logger.name,
+            logging.ERROR,
+            __file__,
+            1,
+            "could not apply %s",
+            ("pay_AbCdEfGhIjKlMnOpQrStUvWx",),
+            sys.exc_info(),
+        )
+
+
+def test_a_json_line_has_time_level_logger_message_and_the_exception() -> None:
+    line = formatted("json", failed_record())
+    assert "\n" not in line  # a traceback stays inside its one line
+    entry = json.loads(line)
+    assert entry["level"] == "ERROR"
+    assert entry["logger"] == "server.webhooks"
+    assert entry["message"] == "could not apply pay_AbCd…"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
+    assert entry["exception"].startswith("Traceback (most recent call last):")
+    assert entry["exception"].endswith("ValueError: no row for pay_AbCd…")
+
+
+def test_exception_text_is_redacted_in_text_lines_too() -> None:
+    line = formatted("text", failed_record())
+    assert "pay_AbCdEfGhIjKlMnOpQrStUvWx" not in line
+    assert line.endswith("ValueError: no row for pay_AbCd…")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("json", "json"), ("JSON", "json"), ("", "text")])
+def test_log_format_is_text_or_json(raw: str, expected: str) -> None:
+    env = {"LOG_FORMAT": raw} if raw else {}
+    assert load_config(env, env_file=None).log_format == expected
+
+
+def test_another_log_format_is_refused_with_the_choices() -> None:
+    with pytest.raises(ConfigError, match=r"LOG_FORMAT: expected text .* or json .* got 'logfmt'"):
+        load_config({"LOG_FORMAT": "logfmt"}, env_file=None)
+
+
+def test_stripe_request_and_response_bodies_stay_out_even_at_debug() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup_logging("DEBUG", "json")
+        assert root.isEnabledFor(logging.DEBUG)
+        # Its DEBUG lines are whole bodies: a customer's email, name and address.
+        assert not logging.getLogger("stripe").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("stripe").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        logging.getLogger("stripe").setLevel(logging.NOTSET)

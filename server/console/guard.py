@@ -39,7 +39,8 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, token
         path=COOKIE_PATH,
         httponly=True,
         samesite="Strict",
-        secure=request.app[config_key].public_url.startswith("https://"),
+        # request.secure is also true behind a trusted TLS proxy (X-Forwarded-Proto: https).
+        secure=request.secure or request.app[config_key].public_url.startswith("https://"),
     )
 
 

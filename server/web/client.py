@@ -31,19 +31,35 @@ def setup_client_identity(app: web.Application, trusted: Iterable[Network]) -> N
 
     @web.middleware
     async def client_identity(request: web.Request, handler: Handler) -> web.StreamResponse:
-        peer = _address(request.remote)
-        if peer is None or not _is_trusted(peer, networks):
+        if not from_trusted_proxy(request, networks):
             return await handler(request)
         changes: dict[str, str] = {}
-        chain = forwarded_chain(request.headers)
-        if chain:
-            changes["remote"] = str(right_most_untrusted(chain, peer, networks))
+        behind = client_behind(request, networks)
+        if behind:
+            changes["remote"] = behind
         scheme = forwarded_scheme(request.headers)
         if scheme:
             changes["scheme"] = scheme
         return await handler(request.clone(**changes) if changes else request)  # type: ignore[arg-type]
 
     app.middlewares.append(client_identity)
+
+
+def from_trusted_proxy(request: web.BaseRequest, trusted: tuple[Network, ...]) -> bool:
+    peer = _address(request.remote)
+    return peer is not None and _is_trusted(peer, trusted)
+
+
+def client_behind(request: web.BaseRequest, trusted: tuple[Network, ...]) -> str | None:
+    """The client a trusted proxy forwarded `request` for, or None (not from a proxy, no header).
+
+    The access log applies it too: aiohttp hands its logger the request as it arrived.
+    """
+    peer = _address(request.remote)
+    if peer is None or not _is_trusted(peer, trusted):
+        return None
+    chain = forwarded_chain(request.headers)
+    return str(right_most_untrusted(chain, peer, trusted)) if chain else None
 
 
 def forwarded_chain(headers: Headers) -> list[str]:

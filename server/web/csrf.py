@@ -50,7 +50,8 @@ def setup_csrf(app: web.Application, *, public_url: str, exempt_routes: Collecti
                 request[csrf_token_key],
                 httponly=True,
                 samesite="Strict",
-                secure=secure,
+                # request.secure is also true behind a trusted TLS proxy (X-Forwarded-Proto).
+                secure=secure or request.secure,
                 path="/",
             )
         return response

@@ -24,6 +24,10 @@ FRIENDLY = {
     503: "We cannot take that right now. Nothing was changed; please try again in a minute.",
 }
 
+# Retry-After says when to try again; WWW-Authenticate how to authenticate (required on a 401,
+# RFC 9110 and 6750); Allow which methods a path takes (required on a 405).
+KEPT_HEADERS = ("Retry-After", "WWW-Authenticate", "Allow")
+
 
 def wants_json(request: web.Request) -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/webhooks/")
@@ -50,9 +54,12 @@ def setup_errors(app: web.Application) -> None:
                 "application/octet-stream",
             ):
                 raise  # redirects, and errors that already carry a body of their own
-            return _error_response(
-                request, exc.status, error_message(exc), exc.headers.get("Retry-After")
-            )
+            response = _error_response(request, exc.status, error_message(exc), None)
+            # The body is rebuilt; the headers that tell a client what to do next are kept.
+            for name in KEPT_HEADERS:
+                if name in exc.headers:
+                    response.headers[name] = exc.headers[name]
+            return response
         except DatabaseUnwritable:
             # The database logged the incident once (disk full); each request says so, quietly.
             # Stripe retries a webhook answered 503, and a person is asked to try again shortly.
