@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,25 @@ async def test_each_app_has_its_own_figures(
     )
     samples = await scrape(other, await token_for(other))
     assert value(samples, "paydesk_webhooks_received_total", outcome="applied") == 0
+
+
+async def test_every_failed_send_is_counted_even_when_a_later_one_succeeds(
+    make_client: MakeClient,
+) -> None:
+    """Nothing listens on the SMTP port: each attempt the sender makes fails and is counted."""
+    client = await make_client(
+        SMTP_HOST="127.0.0.1", SMTP_PORT=str(free_port()), SMTP_SECURITY="none"
+    )
+    token = await token_for(client)
+    assert value(await scrape(client, token), "paydesk_mail_send_failures_total") == 0
+    await seed_payment(
+        client, flows.PAYMENT_ID, session_id=flows.SESSION_ID, intent_id=flows.PI_ID,
+        amount=flows.AMOUNT,
+    )  # fmt: skip
+    secret = client.server.app[config_key].webhook_secrets[0]
+    for event in flows.card_success(flows.Stripe("hand-built")):
+        body = event_body(event)
+        assert await post_webhook(client, body, sign(body, secret)) == 200
+    async with asyncio.timeout(10):  # the receipt and the shop's notice are tried at once
+        while value(await scrape(client, token), "paydesk_mail_send_failures_total") < 2:
+            await asyncio.sleep(0.05)

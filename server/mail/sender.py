@@ -54,6 +54,7 @@ class MailSender:
         self._pacer = pacer  # None: no requests to make way for (commands, tests)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.failed_attempts = 0  # since start: every delivery attempt the server did not take
 
     def wake(self) -> None:
         """Look at the outbox now: new mail was committed."""
@@ -144,6 +145,7 @@ class MailSender:
                 session.abort()  # cancelled or cut off: no goodbye to wait for
 
     async def _failed(self, row: OutboxRow, error: DeliveryError) -> None:
+        self.failed_attempts += 1
         attempts = row.attempts + 1
         if error.permanent:
             log.warning("mail %s (%s) refused, marked failed: %s", row.id, row.kind, error)

@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from ..console.api_tokens import find_api_token
 from ..console.keys import console_key
 from ..metrics_figures import OutboxFigures, outbox_figures, payments_by_status
-from .keys import db_key, status_pages_key, stripe_key, webhook_stats_key
+from .keys import db_key, mail_sender_key, status_pages_key, stripe_key, webhook_stats_key
 
 WEBHOOK_ROUTE = "stripe_webhook"
 # What a 200 answer's body may say (docs/webhooks-and-live-status.md); anything else is "other".
@@ -95,6 +95,13 @@ class _Figures(Collector):
             "Delivery attempts that failed, counted over mail still pending or given up on.",
             value=outbox.failed_attempts,
         )
+        if mail_sender_key in app:
+            yield CounterMetricFamily(
+                "paydesk_mail_send_failures",
+                "Delivery attempts this process made that the mail server did not take, "
+                "whether or not a later attempt succeeded.",
+                value=app[mail_sender_key].failed_attempts,
+            )
 
 
 def _labelled(
