@@ -22,6 +22,8 @@ from .database_file import NoDatabase, apply_migrations, require_database
 from .doctor import add_doctor_command, run_doctor
 from .logs import setup_logging
 from .mail.commands import resend_mail, show_outbox
+from .reconcile import parse_duration
+from .reconcile.commands import run_reconcile
 from .web.access_log import access_logger_class
 
 
@@ -119,6 +121,19 @@ def build_parser(program: str) -> argparse.ArgumentParser:
         metavar="N",
         help="with a folder: keep the newest N dated copies there and remove older ones",
     )
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="apply Stripe events that never arrived as webhooks (see docs/webhooks-and-live-status.md)",
+        description="Ask Stripe for the events of the last days and apply those paydesk has not"
+        " seen, exactly as a webhook would; safe to run any time, and again.",
+    )
+    reconcile.add_argument(
+        "--since",
+        type=_duration,
+        metavar="DURATION",
+        help="how far back, e.g. 90m, 12h or 3d (default: since the last verified webhook;"
+        " at most the 30 days Stripe keeps)",
+    )
     commands.add_parser(
         "sandbox",
         help=f"run the Stripe sandbox on its own ({program} sandbox --help)",
@@ -145,7 +160,16 @@ def run_command(options: argparse.Namespace, config: Config) -> int:
         return asyncio.run(resend_mail(config, options.payment_id, options.kind))
     if options.command == "backup":
         return asyncio.run(run_backup(config, options.path, options.keep))
+    if options.command == "reconcile":
+        return asyncio.run(run_reconcile(config, options.since))
     raise ValueError(f"not a paydesk command: {options.command!r}")
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def serve(config: Config) -> int:

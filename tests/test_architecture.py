@@ -29,7 +29,7 @@ DRIVERS = ("sqlite3", "aiosqlite")
 def layer(module: str) -> int:
     if module in WIRING or module.endswith(".commands"):
         return 3
-    if module.startswith("server.web") or _within(module, CONSOLE_WEB):
+    if _within(module, ("server.web", *CONSOLE_WEB)):
         return 2
     return 1
 

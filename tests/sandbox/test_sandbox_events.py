@@ -110,3 +110,18 @@ async def test_limits_are_checked(sandbox: Harness) -> None:
     with pytest.raises(stripe.InvalidRequestError) as refused:
         await sandbox.client.v1.events.list_async({"limit": 0})
     assert refused.value.param == "limit"
+
+
+async def test_filtered_lists_page_with_starting_after(sandbox: Harness) -> None:
+    await _some_events(sandbox)
+    since = {"gte": int(time.time()) - 60}
+    types = ["charge.failed", "charge.succeeded", "payment_intent.succeeded"]
+    filters = {"types": types, "created": since, "limit": 2}
+    first = await sandbox.client.v1.events.list_async(filters)
+    assert [e.type for e in first.data] == ["payment_intent.succeeded", "charge.succeeded"]
+    assert first.has_more is True
+    rest = await sandbox.client.v1.events.list_async(
+        {**filters, "starting_after": first.data[-1].id}
+    )
+    assert [e.type for e in rest.data] == ["charge.failed"]
+    assert rest.has_more is False
