@@ -17,6 +17,7 @@ from .payments import get_payment
 from .resources import (
     checkout_ctx,
     close_status_pages,
+    confirmer_ctx,
     database_ctx,
     gc_schedule_ctx,
     mail_sender_ctx,
@@ -121,6 +122,7 @@ async def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(status_pages_ctx)
     app.cleanup_ctx.append(checkout_ctx)
     app.cleanup_ctx.append(webhooks_ctx)
+    app.cleanup_ctx.append(confirmer_ctx)
     app.cleanup_ctx.append(gc_schedule_ctx)
     app.on_shutdown.append(close_status_pages)
     setup_console(app, config.console, events)

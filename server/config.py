@@ -99,6 +99,8 @@ class Config:
     stripe_timeout: float = 20.0
     stripe_max_network_retries: int = 2
     checkout_expiry_minutes: int = 60
+    # Seconds between sweeps that look up unconfirmed payments at Stripe (0: never).
+    reconcile_interval: int = 300
     checkout_rate_limit: int = 10
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = LOOPBACK_PROXIES
@@ -217,6 +219,7 @@ def _build(settings: _Settings) -> Config:
         stripe_timeout=settings.number("STRIPE_TIMEOUT", 20.0, 1, 120, float),
         stripe_max_network_retries=settings.number("STRIPE_MAX_NETWORK_RETRIES", 2, 0, 5, int),
         checkout_expiry_minutes=settings.number("CHECKOUT_EXPIRY_MINUTES", 60, 30, 1440, int),
+        reconcile_interval=settings.number("RECONCILE_INTERVAL", 300, 0, 86_400, int),
         checkout_rate_limit=settings.number("CHECKOUT_RATE_LIMIT", 10, 1, 10_000, int),
         cors_origins=tuple(_cors_origin(o) for o in settings.items("CORS_ORIGINS")),
         trusted_proxies=_trusted_proxies(settings.items("TRUSTED_PROXIES")),

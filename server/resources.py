@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from .checkout import Checkout, CheckoutUrls
+from .confirm import Confirmer
 from .db import Database
 from .gc_schedule import full_passes_when_quiet
 from .mail.compose import Composer, from_address
@@ -30,6 +31,7 @@ from .web.keys import (
     catalog_key,
     checkout_key,
     config_key,
+    confirmer_key,
     db_key,
     events_key,
     foreground_key,
@@ -165,6 +167,25 @@ async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
         app[db_key], app[stripe_key].payment_id_for_intent, app[events_key]
     )
     yield
+
+
+async def confirmer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Lookups at Stripe for customers back from checkout, and the sweep for the rest."""
+    confirmer = Confirmer(app[db_key], app[stripe_key].checkout_session_as_seen, app[webhooks_key])
+    app[confirmer_key] = confirmer
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(confirmer.serve_returns())]
+    interval_s = app[config_key].reconcile_interval
+    if interval_s:
+        tasks.append(loop.create_task(confirmer.sweep_every(interval_s)))
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def gc_schedule_context(**timing: float) -> CleanupContext:

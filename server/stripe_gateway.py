@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
+import orjson
 import stripe
 from prometheus_client import Counter, Histogram
 from stripe.params import RefundCreateParams
-from stripe.params.checkout import SessionCreateParams
+from stripe.params.checkout import SessionCreateParams, SessionRetrieveParams
 
 from .config import Config
 
@@ -167,6 +170,19 @@ class StripeGateway:
             raise _refused(exc) from exc
         metadata = intent["metadata"]
         return str(metadata["payment_id"]) if metadata and "payment_id" in metadata else None
+
+    async def checkout_session_as_seen(self, session_id: str, timeout_s: float) -> dict[str, Any]:
+        """A Checkout Session with its PaymentIntent and that intent's latest charge, as Stripe
+        renders them (plain dicts). Raises the SDK's errors: the caller decides what waits."""
+        params: SessionRetrieveParams = {
+            "expand": ["payment_intent", "payment_intent.latest_charge"]
+        }
+        with self.calls.timed("checkout_session_retrieve"):
+            async with asyncio.timeout(timeout_s):
+                session = await self._client.v1.checkout.sessions.retrieve_async(session_id, params)
+        if session.last_response is not None:
+            return dict(orjson.loads(session.last_response.body))
+        return session.to_dict()
 
     async def create_refund(
         self, intent_id: str, amount: int, reason: str | None, idempotency_key: str, payment_id: str

@@ -97,12 +97,15 @@ class WebhookProcessor:
         self._resolve_intent = resolve_intent
         self._events = events
 
-    async def process(self, event: Mapping[str, Any], payload: bytes) -> WebhookResult:
+    async def process(
+        self, event: Mapping[str, Any], payload: bytes, *, source: str = ""
+    ) -> WebhookResult:
         """Record and apply one verified event, then tell `events` of the change it committed.
 
+        `source`: how the event came when not as a webhook, written after its stored reason.
         Raises UnknownPayment when the event must not be acknowledged.
         """
-        result = await self._apply(_EventApplier(event, payload.decode("utf-8")))
+        result = await self._apply(_EventApplier(event, payload.decode("utf-8"), source))
         if result.changed_payment and result.payment_id:
             await self._events.committed(result.payment_id)
         return result
@@ -133,9 +136,10 @@ NOT_OURS = ""  # Stripe's answer for a PaymentIntent paydesk did not create
 class _EventApplier:
     """One event's whole effect on the database, run as one write on the writer's thread."""
 
-    def __init__(self, event: Mapping[str, Any], payload: str) -> None:
+    def __init__(self, event: Mapping[str, Any], payload: str, source: str = "") -> None:
         self.event = event
         self.payload = payload
+        self.source = source
         self.facts = facts_from_event(event)
         self.refs = event_references(event)
 
@@ -212,6 +216,8 @@ class _EventApplier:
         self, conn: Connection, payment_id: str | None, outcome: str, reason: str
     ) -> WebhookResult:
         """The stripe_events row: one per event id, and the payment timeline's entry for it."""
+        if self.source:
+            reason = f"{reason} ({self.source})"
         conn.execute(
             "INSERT INTO stripe_events (id, type, created, received_at, payment_id, outcome, reason, payload)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..catalog import Catalog
     from ..checkout import Checkout
     from ..config import Config
+    from ..confirm import Confirmer
     from ..db import Database
     from ..mail import MailSender
     from ..pacing import Foreground
@@ -36,6 +37,8 @@ events_key: web.AppKey[PaymentEvents] = web.AppKey("payment_events")
 status_pages_key: web.AppKey[StatusPages] = web.AppKey("status_pages")
 mail_sender_key: web.AppKey[MailSender] = web.AppKey("mail_sender")
 webhooks_key: web.AppKey[WebhookProcessor] = web.AppKey("webhooks")
+# Looks up unconfirmed payments at Stripe: customers back from checkout, and the sweep.
+confirmer_key: web.AppKey[Confirmer] = web.AppKey("confirmer")
 webhook_stats_key: web.AppKey[WebhookStats] = web.AppKey("webhook_stats")
 # When requests last arrived: background work (mail) steps aside while they keep coming.
 foreground_key: web.AppKey[Foreground] = web.AppKey("foreground")

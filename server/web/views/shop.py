@@ -15,7 +15,14 @@ from ...rate_limit import TooManyAttempts
 from ...status_view import payment_snapshot
 from ...stripe_gateway import StripeUnavailable
 from ..client import client_id
-from ..keys import catalog_key, checkout_key, config_key, db_key, status_pages_key
+from ..keys import (
+    catalog_key,
+    checkout_key,
+    config_key,
+    confirmer_key,
+    db_key,
+    status_pages_key,
+)
 from ..render import render
 
 DEFAULT_ACCENT = "#1f5f8b"  # passes WCAG AA on white for text and buttons
@@ -73,6 +80,8 @@ async def payment_status(request: web.Request) -> web.Response:
     snapshot = payment_snapshot(payment, request.app[catalog_key], shop_url=shop_url)
     # Back from checkout before Stripe's webhook: say we are confirming, not "waiting for payment".
     returning = "session_id" in request.query
+    # Stripe is asked in the background; the page shows what comes of it live.
+    request.app[confirmer_key].customer_returned(payment, request.query.get("session_id"))
     heartbeat_s = request.app[status_pages_key].hub.heartbeat_every_s
     context = {"payment": snapshot, "returning": returning, "heartbeat_s": heartbeat_s}
     response = render(request, "status.html", context)
