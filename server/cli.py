@@ -105,7 +105,8 @@ def build_parser(program: str) -> argparse.ArgumentParser:
         default="receipt",
         metavar="KIND",
         help="receipt, operator_new_payment, processing_notice, async_failed_customer,"
-        " async_failed_operator, refund_confirmation, dispute_alert or dispute_closed",
+        " async_failed_operator, refund_confirmation, dispute_alert, dispute_closed or"
+        " webhook_alarm",
     )
     backup = commands.add_parser(
         "backup",

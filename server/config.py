@@ -101,6 +101,8 @@ class Config:
     checkout_expiry_minutes: int = 60
     # Seconds between sweeps that look up unconfirmed payments at Stripe (0: never).
     reconcile_interval: int = 300
+    # A payment confirmed through Stripe's API with no verified webhook this long after is an alarm.
+    webhook_alert_after: int = 600
     checkout_rate_limit: int = 10
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = LOOPBACK_PROXIES
@@ -220,6 +222,7 @@ def _build(settings: _Settings) -> Config:
         stripe_max_network_retries=settings.number("STRIPE_MAX_NETWORK_RETRIES", 2, 0, 5, int),
         checkout_expiry_minutes=settings.number("CHECKOUT_EXPIRY_MINUTES", 60, 30, 1440, int),
         reconcile_interval=settings.number("RECONCILE_INTERVAL", 300, 0, 86_400, int),
+        webhook_alert_after=settings.number("WEBHOOK_ALERT_AFTER", 600, 1, 86_400, int),
         checkout_rate_limit=settings.number("CHECKOUT_RATE_LIMIT", 10, 1, 10_000, int),
         cors_origins=tuple(_cors_origin(o) for o in settings.items("CORS_ORIGINS")),
         trusted_proxies=_trusted_proxies(settings.items("TRUSTED_PROXIES")),

@@ -14,7 +14,8 @@ import stripe
 from .db import Database
 from .payments import Payment, get_payment
 from .stripe_gateway import StripeUnavailable
-from .webhooks import UnknownPayment, WebhookProcessor
+from .webhook_stats import WebhookStats
+from .webhooks import UnknownPayment, WebhookAlarm, WebhookProcessor
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ QUEUE_SIZE = 64  # returning customers waiting for a lookup; more are dropped, t
 SWEEP_GRACE_S = 120
 SWEEP_BUDGET = 20  # lookups per sweep, so a backlog never floods Stripe
 RATE_LIMIT_WAIT_S = 60  # after a 429 without Retry-After
+WEBHOOK_ALERT_AFTER_S = 600  # the WEBHOOK_ALERT_AFTER default
 
 # Retrieves a Checkout Session, its PaymentIntent and latest charge expanded, within a timeout.
 SessionLookup = Callable[[str, float], Awaitable[Mapping[str, Any]]]
@@ -109,11 +111,15 @@ class Confirmer:
         *,
         timeout_s: float = LOOKUP_TIMEOUT_S,
         queue_size: int = QUEUE_SIZE,
+        alert_after_s: int = WEBHOOK_ALERT_AFTER_S,
+        stats: WebhookStats | None = None,
     ) -> None:
         self._db = db
         self._lookup = lookup
         self._processor = processor
         self._timeout_s = timeout_s
+        self._alert_after_s = alert_after_s
+        self._stats = stats or WebhookStats()
         self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self._wanted: set[str] = set()  # queued or being looked up: at most one lookup each
         self._sweep_after = (
@@ -178,8 +184,22 @@ class Confirmer:
         return changed
 
     async def sweep(self, now_ms: int) -> float:
-        """Look up the oldest unconfirmed payments (at most SWEEP_BUDGET); seconds to hold off
-        Stripe afterwards (0, or a 429's Retry-After)."""
+        """Look up the oldest unconfirmed payments (at most SWEEP_BUDGET), then tell the operator
+        if webhooks are not arriving; seconds to hold off Stripe afterwards (0, or a 429's
+        Retry-After)."""
+        hold_off_s = await self._sweep_payments(now_ms)
+        await self.check_webhooks(now_ms)
+        return hold_off_s
+
+    async def check_webhooks(self, now_ms: int) -> WebhookAlarm | None:
+        """The webhook alarm, if any; its one mail per incident is queued with it."""
+        mismatches = self._stats.mismatch_streak(self._alert_after_s)
+        alarm = await self._processor.sound_alarm(now_ms, self._alert_after_s, mismatches)
+        if alarm is not None:
+            log.warning("Stripe's webhooks are not reaching paydesk: %s", alarm.reason)
+        return alarm
+
+    async def _sweep_payments(self, now_ms: int) -> float:
         rows = await self._db.fetch_all(
             "SELECT id, created_at FROM payments WHERE status IN (?, ?, ?)"
             " AND checkout_session_id IS NOT NULL AND created_at <= ? AND created_at > ?"

@@ -38,6 +38,7 @@ from .web.keys import (
     mail_sender_key,
     status_pages_key,
     stripe_key,
+    webhook_stats_key,
     webhooks_key,
 )
 from .web.live import StatusPages
@@ -171,7 +172,13 @@ async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def confirmer_ctx(app: web.Application) -> AsyncIterator[None]:
     """Lookups at Stripe for customers back from checkout, and the sweep for the rest."""
-    confirmer = Confirmer(app[db_key], app[stripe_key].checkout_session_as_seen, app[webhooks_key])
+    confirmer = Confirmer(
+        app[db_key],
+        app[stripe_key].checkout_session_as_seen,
+        app[webhooks_key],
+        alert_after_s=app[config_key].webhook_alert_after,
+        stats=app[webhook_stats_key],
+    )
     app[confirmer_key] = confirmer
     loop = asyncio.get_running_loop()
     tasks = [loop.create_task(confirmer.serve_returns())]

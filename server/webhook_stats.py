@@ -13,6 +13,9 @@ from prometheus_client import Histogram
 
 WINDOW_SECONDS = 24 * 60 * 60
 # Most events apply in a few milliseconds; the upper buckets catch a busy disk or a Stripe look-up.
+# A verified call answers with one of these; it ends a streak of refused signatures.
+VERIFIED_OUTCOMES = frozenset(("applied", "unchanged", "ignored", "duplicate"))
+SIGNATURE_MISMATCH = "signature does not match"
 HANDLING_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -33,15 +36,26 @@ class WebhookStats:
     _recent: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     answered_total: Counter[str] = field(default_factory=Counter)  # by outcome
     handling_seconds: Histogram = field(default_factory=_handling_histogram)
+    # Mismatched signatures since the last verified call: many in a row mean a wrong secret.
+    _mismatches: deque[float] = field(default_factory=lambda: deque(maxlen=1_000))
 
     def answered(self, outcome: str, seconds: float) -> None:
         """One webhook call answered: `outcome` as the answer says it ("applied", "rejected", ...)."""
         self.answered_total[outcome] += 1
+        if outcome in VERIFIED_OUTCOMES:
+            self._mismatches.clear()
         self.handling_seconds.observe(seconds)
 
     def rejected(self, reason: str) -> None:
         self.rejected_total[reason] += 1
         self._recent.append(time.time())
+        if reason == SIGNATURE_MISMATCH:
+            self._mismatches.append(time.time())
+
+    def mismatch_streak(self, window_s: float) -> int:
+        """Mismatched signatures in the last `window_s` seconds with no verified call since."""
+        cutoff = time.time() - window_s
+        return sum(1 for at in self._mismatches if at >= cutoff)
 
     def rejected_last_day(self) -> int:
         cutoff = time.time() - WINDOW_SECONDS

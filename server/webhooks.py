@@ -91,6 +91,55 @@ async def last_event_received_at(db: Database) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
+# Rows paydesk made from what it asked Stripe (server/confirm.py) have ids starting with this;
+# every other row came as a verified webhook.
+OBSERVED_PREFIX = "obs_"
+MISMATCH_STREAK = 10  # refused signatures in a row, within the alert window, that raise the alarm
+NOT_ARRIVING = "payments are confirmed through Stripe's API but no webhook arrives"
+SIGNATURES_REFUSED = "the signing secret does not match"
+
+
+@dataclass(frozen=True)
+class WebhookAlarm:
+    """Stripe's webhooks are not reaching paydesk: why, and since which verified one."""
+
+    reason: str
+    incident: str  # the last verified event's id ("never"): a new webhook starts a new incident
+    payment_id: str | None  # the payment that showed it, which its operator mail is attached to
+
+    @property
+    def cause(self) -> str:
+        return "secret" if self.reason == SIGNATURES_REFUSED else "silent"
+
+
+async def webhook_alarm(
+    db: Database, now: int, alert_after_s: int, mismatches: int
+) -> WebhookAlarm | None:
+    """The alarm when webhooks are not arriving, else None: two indexed look-ups, cheap to ask.
+
+    `mismatches`: refused signatures in a row within the alert window (WebhookStats).
+    """
+    last = await db.fetch_one(
+        "SELECT id, received_at FROM stripe_events WHERE substr(id, 1, 4) != ?"
+        " ORDER BY received_at DESC LIMIT 1",
+        (OBSERVED_PREFIX,),
+    )
+    incident, since = (str(last["id"]), int(last["received_at"])) if last else ("never", 0)
+    # A payment reached a state through the API and no webhook at all came in the window after.
+    observed = await db.fetch_one(
+        "SELECT payment_id FROM stripe_events WHERE received_at > ? AND received_at <= ?"
+        " AND substr(id, 1, 4) = ? AND outcome = 'applied' ORDER BY received_at LIMIT 1",
+        (since, now - alert_after_s * 1000, OBSERVED_PREFIX),
+    )
+    if mismatches >= MISMATCH_STREAK:
+        newest = await db.fetch_one("SELECT id FROM payments ORDER BY created_at DESC LIMIT 1")
+        about = observed["payment_id"] if observed else newest["id"] if newest else None
+        return WebhookAlarm(SIGNATURES_REFUSED, incident, about)
+    if observed is not None:
+        return WebhookAlarm(NOT_ARRIVING, incident, observed["payment_id"])
+    return None
+
+
 class WebhookProcessor:
     def __init__(self, db: Database, resolve_intent: IntentResolver, events: PaymentEvents) -> None:
         self._db = db
@@ -109,6 +158,21 @@ class WebhookProcessor:
         if result.changed_payment and result.payment_id:
             await self._events.committed(result.payment_id)
         return result
+
+    async def sound_alarm(
+        self, now: int, alert_after_s: int, mismatches: int
+    ) -> WebhookAlarm | None:
+        """Check whether webhooks are arriving; on an alarm, queue the operator's one mail for it."""
+        alarm = await webhook_alarm(self._db, now, alert_after_s, mismatches)
+        if alarm is None or alarm.payment_id is None:
+            return alarm  # with no payment yet there is nothing to attach a mail to, nor to lose
+        payment_id = alarm.payment_id
+        queued = await self._db.write(
+            lambda conn: outbox.queue_webhook_alarm(conn, payment_id, alarm.incident, alarm.cause)
+        )
+        if queued:
+            await self._events.committed(payment_id)  # wakes the mail sender
+        return alarm
 
     async def _apply(self, applier: _EventApplier) -> WebhookResult:
         result = await self._db.write(applier.apply)

@@ -192,7 +192,13 @@ class Paydesk:
         )
 
     def request(
-        self, method: str, path: str, body: bytes = b"", headers: dict[str, bytes] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: dict[str, bytes] | None = None,
+        *,
+        retry_asked: bool = False,
     ) -> tuple[int, bytes]:
         """One request with a fresh connection; (status, body), checked against the time bound."""
         started = time.monotonic()
@@ -208,7 +214,10 @@ class Paydesk:
         finally:
             connection.close()
         assert time.monotonic() - started < ANSWER_WITHIN_S
-        assert response.status < 500, (method, path, response.status, answer[:300])
+        # The one 5xx by design: a verified event naming a payment that may still be committed
+        # here is answered 500 so that Stripe sends it again (docs/webhooks-and-live-status.md).
+        by_design = retry_asked and response.status == 500 and UNKNOWN_PAYMENT in answer
+        assert response.status < 500 or by_design, (method, path, response.status, answer[:300])
         return response.status, answer
 
     def stop(self) -> str:
@@ -274,6 +283,7 @@ PROPERTIES = settings(
 )
 # Text a person or a script could send: any character (no lone surrogates: forms are UTF-8).
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+UNKNOWN_PAYMENT = b"event names an unknown paydesk payment"
 HUGE = st.integers(min_value=-(2**80), max_value=2**80).map(str)
 FIELD = st.one_of(TEXT, HUGE, st.sampled_from(["", "0", "-1", "1e309", "NaN", "\x00", "é" * 5000]))
 RAW = st.binary(max_size=400)
@@ -323,7 +333,8 @@ def test_the_webhook_never_fails(
     # Random bytes with a random header, and a well-signed event with a random `created`.
     paydesk.request("POST", WEBHOOK, body, {"Stripe-Signature": header})
     event = body_with_created(created)
-    paydesk.request("POST", WEBHOOK, event, {"Stripe-Signature": sign(event, SECRET).encode()})
+    signature = sign(event, SECRET).encode()
+    paydesk.request("POST", WEBHOOK, event, {"Stripe-Signature": signature}, retry_asked=True)
 
 
 def body_with_created(created: str) -> bytes:

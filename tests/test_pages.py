@@ -222,6 +222,7 @@ async def test_health_reports_mode_and_database(client: TestClient) -> None:
         "status": "ok",
         "database": "ok",
         "disk": "ok",
+        "webhooks": "ok",
     }
 
 

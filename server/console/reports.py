@@ -8,6 +8,7 @@ from datetime import timedelta
 from ..db import Database, Row, WriteCheck
 from ..lifecycle import Facts, Status
 from ..webhook_stats import WebhookStats
+from ..webhooks import WebhookAlarm, webhook_alarm
 from .queries import day_start_ms
 from .stats import (
     FAILED,
@@ -23,6 +24,7 @@ from .stats import (
 from .timeline import mail_state
 
 DAY_MS = 24 * 60 * 60 * 1000
+WEBHOOK_ALERT_AFTER_S = 600  # the WEBHOOK_ALERT_AFTER default
 
 
 async def load_dashboard(db: Database, now: int) -> Dashboard:
@@ -92,6 +94,7 @@ class Health:
     mail_failed: int
     oldest_waiting_at: int | None
     mail_problems: list[MailLine]  # retrying and failed, newest first
+    webhook_alarm: WebhookAlarm | None = None  # Stripe's webhooks are not reaching paydesk
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,12 @@ async def load_storage(db: Database, warning_bytes: int) -> Storage:
     return Storage(check, check.free_bytes < warning_bytes)
 
 
-async def load_health(db: Database, stats: WebhookStats, now: int) -> Health:
+async def load_health(
+    db: Database, stats: WebhookStats, now: int, alert_after_s: int = WEBHOOK_ALERT_AFTER_S
+) -> Health:
+    """`alert_after_s`: WEBHOOK_ALERT_AFTER, how long confirmations may go without a webhook."""
     since = now - DAY_MS
+    alarm = await webhook_alarm(db, now, alert_after_s, stats.mismatch_streak(alert_after_s))
     last = await db.fetch_one("SELECT * FROM stripe_events ORDER BY received_at DESC LIMIT 1")
     counts = await db.fetch_one(
         "SELECT coalesce(sum(payment_id IS NOT NULL), 0), coalesce(sum(payment_id IS NULL), 0)"
@@ -154,6 +161,7 @@ async def load_health(db: Database, stats: WebhookStats, now: int) -> Health:
             )
             for r in problems
         ],
+        webhook_alarm=alarm,
     )
 
 

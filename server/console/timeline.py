@@ -21,6 +21,7 @@ MAIL_KINDS = {
     "refund_confirmation": "Refund confirmation",
     "dispute_alert": "Dispute alert to you",
     "dispute_closed": "Dispute outcome to you",
+    "webhook_alarm": "Webhook alarm to you",
 }
 REQUEST_STATES = {
     "sending": "being sent to Stripe",

@@ -19,6 +19,8 @@ class MailKind(StrEnum):
     REFUND_CONFIRMATION = "refund_confirmation"
     DISPUTE_ALERT = "dispute_alert"
     DISPUTE_CLOSED = "dispute_closed"
+    # Not a transition's: queued once per incident when Stripe's webhooks stop reaching paydesk.
+    WEBHOOK_ALARM = "webhook_alarm"
 
 
 # A dispute's final statuses: the operator hears how it ended, once per dispute.
@@ -34,7 +36,8 @@ class MailIntent:
 
     @property
     def urgent(self) -> bool:
-        return self.kind is MailKind.DISPUTE_ALERT  # evidence is due within days
+        # Dispute evidence is due within days; while webhooks fail, refunds and disputes go unseen.
+        return self.kind in (MailKind.DISPUTE_ALERT, MailKind.WEBHOOK_ALARM)
 
 
 @dataclass(frozen=True)

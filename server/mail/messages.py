@@ -281,6 +281,26 @@ def _dispute_closed(p: _Parts) -> Draft:
     )
 
 
+# Why the webhook alarm rang, by the cause at the end of its key.
+WEBHOOK_ALARM_CAUSES = {
+    "silent": "payments are confirmed through Stripe's API but no webhook arrives",
+    "secret": "the signing secret does not match",
+}
+
+
+def _webhook_alarm(p: _Parts) -> Draft:
+    cause = WEBHOOK_ALARM_CAUSES.get(p.suffix.rpartition(":")[2])
+    if cause is None:
+        raise UnknownMail(f"unknown webhook alarm {p.suffix!r}")
+    return Draft(
+        Audience.OPERATOR,
+        "Stripe's webhooks are not reaching paydesk",
+        "webhook_alarm",
+        {**p.context, "cause": cause},
+        urgent=True,
+    )
+
+
 DRAFTS: dict[MailKind, Callable[[_Parts], Draft]] = {
     MailKind.RECEIPT: _receipt,
     MailKind.OPERATOR_NEW_PAYMENT: _operator_new_payment,
@@ -290,4 +310,5 @@ DRAFTS: dict[MailKind, Callable[[_Parts], Draft]] = {
     MailKind.REFUND_CONFIRMATION: _refund_confirmation,
     MailKind.DISPUTE_ALERT: _dispute_alert,
     MailKind.DISPUTE_CLOSED: _dispute_closed,
+    MailKind.WEBHOOK_ALARM: _webhook_alarm,
 }

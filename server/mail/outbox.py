@@ -154,6 +154,23 @@ def enqueue(conn: Connection, payment_id: str, mails: Iterable[MailIntent]) -> N
     )
 
 
+def queue_webhook_alarm(conn: Connection, payment_id: str, incident: str, cause: str) -> bool:
+    """Queue the operator's webhook alarm, once per incident whichever payment showed it.
+
+    The key is `webhook_alarm:<incident>:<cause>`; the outbox's own uniqueness is per payment,
+    so another payment showing the same incident is turned away here. True when queued.
+    """
+    kind = MailKind.WEBHOOK_ALARM
+    prefix = f"{kind}:{incident}:"
+    if conn.execute(
+        "SELECT 1 FROM outbox WHERE kind = ? AND substr(dedupe_key, 1, ?) = ?",
+        (str(kind), len(prefix), prefix),
+    ).fetchone():
+        return False
+    enqueue(conn, payment_id, [MailIntent(kind, prefix + cause)])
+    return True
+
+
 class ResendRefused(Exception):
     """The mail cannot be sent again now; the message says why, for a person."""
 
@@ -168,6 +185,7 @@ COPY_NAMES = {
     MailKind.REFUND_CONFIRMATION: "the refund confirmation",
     MailKind.DISPUTE_ALERT: "the dispute alert",
     MailKind.DISPUTE_CLOSED: "the dispute outcome",
+    MailKind.WEBHOOK_ALARM: "the webhook alarm",
 }
 RESEND_MARK = "resend"  # in every copy's key, never in a key a transition queues
 

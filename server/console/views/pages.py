@@ -114,7 +114,9 @@ async def payments_csv(request: web.Request) -> web.StreamResponse:
 @operator_page
 async def health(request: web.Request) -> web.Response:
     db, config = request.app[db_key], request.app[config_key]
-    report = await load_health(db, request.app[webhook_stats_key], now_ms())
+    report = await load_health(
+        db, request.app[webhook_stats_key], now_ms(), request.app[config_key].webhook_alert_after
+    )
     storage = await load_storage(db, config.disk_warning_mb * MB)
     return page(
         request,

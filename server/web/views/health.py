@@ -1,4 +1,5 @@
-"""The health check: which Stripe the app talks to, whether the database answers and takes writes."""
+"""The health check: which Stripe the app talks to, whether the database answers and takes writes,
+and whether Stripe's webhooks arrive."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import logging
 
 from aiohttp import web
 
+from ...clock import now_ms
 from ...db import DatabaseError
-from ..keys import config_key, db_key
+from ...webhooks import webhook_alarm
+from ..keys import config_key, db_key, webhook_stats_key
 
 log = logging.getLogger(__name__)
 DB_TIMEOUT = 2.0
@@ -37,4 +40,13 @@ async def healthz(request: web.Request) -> web.Response:
             {**body, "status": "unavailable", "database": "unwritable", "problem": check.problem},
             status=503,
         )
+    # Still 200: payments are confirmed through Stripe's API meanwhile, but it must be seen.
+    alert_after_s = config.webhook_alert_after
+    mismatches = request.app[webhook_stats_key].mismatch_streak(alert_after_s)
+    alarm = await webhook_alarm(db, now_ms(), alert_after_s, mismatches)
+    if alarm is None:
+        body["webhooks"] = "ok"
+    else:
+        body["webhooks"] = "not arriving"
+        body["webhook_problem"] = alarm.reason
     return web.json_response({**body, "status": "ok", "database": "ok"})
