@@ -18,7 +18,7 @@ from tests.conftest import MakeClient, free_port, wait_until_ok
 from tests.live import open_live, wait_for_status
 from tests.pages import pay_on_hosted_page
 from tests.stripe_signing import sign
-from tests.test_reconcile import AUTH, WHSEC, settings, standalone_sandbox
+from tests.test_reconcile import AUTH, WHSEC, sandbox_delivering_to, settings
 
 OBSERVED_ROWS = "SELECT id, type, outcome, reason FROM stripe_events WHERE id LIKE 'obs_%'"
 
@@ -26,7 +26,7 @@ OBSERVED_ROWS = "SELECT id, type, outcome, reason FROM stripe_events WHERE id LI
 @pytest.fixture
 async def unheard() -> Any:
     """A sandbox whose webhooks go to a port nobody listens on: nothing ever arrives."""
-    with standalone_sandbox(f"http://127.0.0.1:{free_port()}/webhooks/stripe") as url:
+    with sandbox_delivering_to(f"http://127.0.0.1:{free_port()}/webhooks/stripe") as url:
         await wait_until_ok(url + "/v1/events", AUTH)
         yield url
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from server.database_file import apply_migrations
 from server.lifecycle import HANDLED_TYPES
 from tests.conftest import PROJECT_ROOT, free_port, wait_until_ok
 from tests.smtp_server import SmtpServer
+from tests.standalone import standalone_sandbox
 
 KEY = "sk_test_doctor_account_key"
 API_VERSION = stripe.api_version
@@ -46,19 +46,8 @@ _VERDICTS = ("OK  ", "WARN", "FAIL")
 @pytest.fixture
 def sandbox_url() -> Iterator[str]:
     """A standalone sandbox that knows one key, as a Stripe account does; no endpoint yet."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "run.py", "sandbox", "--port", str(port), "--api-key", KEY],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with standalone_sandbox("--api-key", KEY) as url:
+        yield url
 
 
 @pytest.fixture
