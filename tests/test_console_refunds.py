@@ -208,13 +208,13 @@ async def test_stripe_unreachable_gives_a_message_and_a_safe_retry(console: Test
 async def test_an_unknown_payment_is_404(console: TestClient) -> None:
     assert (await console.get("/admin/payments/pay_nosuchpayment")).status == 404
     assert (await console.get("/admin/payments/pay_nosuchpayment/refund")).status == 404
-    response = await post_form(console, "/admin/payments/pay_nosuchpayment/resend-receipt")
+    response = await post_form(console, "/admin/payments/pay_nosuchpayment/resend")
     assert response.status == 404
 
 
 async def test_resending_the_receipt_queues_another_copy(console: TestClient) -> None:
     payment = await paid_payment(console)
-    response = await post_form(console, f"/admin/payments/{payment.id}/resend-receipt")
+    response = await post_form(console, f"/admin/payments/{payment.id}/resend")
     assert (response.status, response.headers["Location"]) == (
         303,
         f"/admin/payments/{payment.id}?done=receipt",
@@ -298,7 +298,7 @@ async def test_any_mail_of_the_payment_can_be_sent_again(console: TestClient) ->
     page = await (await console.get(f"/admin/payments/{payment.id}")).text()
     assert '<option value="operator_new_payment">New payment notice to you</option>' in page
     response = await post_form(
-        console, f"/admin/payments/{payment.id}/resend-receipt", kind="operator_new_payment"
+        console, f"/admin/payments/{payment.id}/resend", kind="operator_new_payment"
     )
     assert (response.status, response.headers["Location"]) == (
         303,
@@ -322,7 +322,7 @@ async def test_a_mail_that_cannot_be_sent_again_is_refused_with_why(
     console: TestClient, kind: str, message: str
 ) -> None:
     payment = await paid_payment(console)
-    response = await post_form(console, f"/admin/payments/{payment.id}/resend-receipt", kind=kind)
+    response = await post_form(console, f"/admin/payments/{payment.id}/resend", kind=kind)
     assert response.status == 409
     assert message in unescape(await response.text())
     assert "<script>" not in await response.text()

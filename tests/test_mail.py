@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from server.app import create_app
 from server.config import load_config
 from server.mail import RetryPolicy
-from server.mail.commands import resend_receipt
+from server.mail.commands import resend_mail
 from server.payments import payment_reference
 from server.resources import mail_sender_context
 from server.web.keys import config_key, db_key, mail_sender_key
@@ -188,7 +188,7 @@ async def test_an_explicit_resend_is_the_one_way_to_a_second_receipt(
     client = await start_paydesk(**smtp_env(smtp.port))
     await pay(client)
     await smtp.wait_for(2)
-    assert await resend_receipt(client.server.app[config_key], flows.PAYMENT_ID) == 0
+    assert await resend_mail(client.server.app[config_key], flows.PAYMENT_ID, "receipt") == 0
     client.server.app[mail_sender_key].wake()  # a separate process cannot; the sender polls too
     await smtp.wait_for(3)
     receipts = [m for m in smtp.accepted if str(m["Subject"]).startswith("[TEST] Your receipt")]
@@ -204,7 +204,7 @@ async def test_a_receipt_resent_from_the_console_goes_out_at_once(
     await pay(client)
     await smtp.wait_for(2)
     await sign_in(client)
-    response = await post_form(client, f"/admin/payments/{flows.PAYMENT_ID}/resend-receipt")
+    response = await post_form(client, f"/admin/payments/{flows.PAYMENT_ID}/resend")
     assert response.status == 303
     await smtp.wait_for(3, timeout=10)
     assert str(smtp.accepted[-1]["Subject"]).startswith("[TEST] Your receipt")

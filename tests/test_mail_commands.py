@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from server.app import create_app
 from server.config import load_config
 from server.database_file import NoDatabase
-from server.mail.commands import resend_mail, resend_receipt, show_outbox
+from server.mail.commands import resend_mail, show_outbox
 from server.web.keys import config_key, db_key
 from tests import lifecycle_events as flows
 from tests.seed import seed_payment
@@ -96,16 +96,16 @@ async def test_resend_queues_another_copy_each_time(
     paid: TestClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = paid.server.app[config_key]
-    assert await resend_receipt(config, flows.PAYMENT_ID) == 0
+    assert await resend_mail(config, flows.PAYMENT_ID, "receipt") == 0
     # One copy waits at a time, as in the console: impatience sends one.
-    assert await resend_receipt(config, flows.PAYMENT_ID) == 1
+    assert await resend_mail(config, flows.PAYMENT_ID, "receipt") == 1
     assert "A copy of the receipt is already waiting to be sent." in capsys.readouterr().err
     await paid.server.app[db_key].write(
         lambda conn: conn.execute(
             "UPDATE outbox SET status = 'sent' WHERE dedupe_key = 'receipt:resend:1'"
         )
     )
-    assert await resend_receipt(config, flows.PAYMENT_ID) == 0
+    assert await resend_mail(config, flows.PAYMENT_ID, "receipt") == 0
     assert await outbox_keys(paid) == [
         "operator_new_payment",
         "receipt",
@@ -130,7 +130,7 @@ async def test_resend_refuses_what_has_no_receipt(
     client: TestClient, capsys: pytest.CaptureFixture[str], payment_id: str, message: str
 ) -> None:
     await seed_payment(client, "pay_not_paid")
-    assert await resend_receipt(client.server.app[config_key], payment_id) == 1
+    assert await resend_mail(client.server.app[config_key], payment_id, "receipt") == 1
     assert capsys.readouterr().err == message
     assert await outbox_keys(client) == []
 
@@ -141,7 +141,7 @@ async def test_commands_need_the_database(client: TestClient, tmp_path: Any) -> 
     with pytest.raises(NoDatabase, match=re.escape(f"no database at {missing}")):
         await show_outbox(config)
     with pytest.raises(NoDatabase, match=re.escape(f"no database at {missing}")):
-        await resend_receipt(config, flows.PAYMENT_ID)
+        await resend_mail(config, flows.PAYMENT_ID, "receipt")
     assert not missing.exists()
 
 

@@ -28,9 +28,7 @@ def add_console_routes(router: web.UrlDispatcher) -> None:
         payment.refund_discard,
         name="admin.refund_discard",
     )
-    router.add_post(
-        PAYMENT + "/resend-receipt", payment.resend_receipt, name="admin.resend_receipt"
-    )
+    router.add_post(PAYMENT + "/resend", payment.resend_mail, name="admin.resend")
     router.add_get("/admin/health", pages.health, name="admin.health")
     router.add_get("/admin/settings", settings.settings, name="admin.settings")
     router.add_post("/admin/settings/password", settings.change_password, name="admin.password")

@@ -62,11 +62,6 @@ async def resend_mail(config: Config, payment_id: str, kind: str = MailKind.RECE
     return 0
 
 
-async def resend_receipt(config: Config, payment_id: str) -> int:
-    """`resend_mail` for the receipt, the copy customers ask for most."""
-    return await resend_mail(config, payment_id, MailKind.RECEIPT)
-
-
 def _columns(row: OutboxRow) -> tuple[str, ...]:
     error = " ".join((row.last_error or "").split())
     if len(error) > ERROR_WIDTH:

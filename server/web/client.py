@@ -31,10 +31,11 @@ def setup_client_identity(app: web.Application, trusted: Iterable[Network]) -> N
 
     @web.middleware
     async def client_identity(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not from_trusted_proxy(request, networks):
+        peer = _trusted_peer(request, networks)
+        if peer is None:  # the usual case without a proxy: one address parse, nothing more
             return await handler(request)
         changes: dict[str, str] = {}
-        behind = client_behind(request, networks)
+        behind = _client_behind_peer(request, peer, networks)
         if behind:
             changes["remote"] = behind
         scheme = forwarded_scheme(request.headers)
@@ -45,19 +46,23 @@ def setup_client_identity(app: web.Application, trusted: Iterable[Network]) -> N
     app.middlewares.append(client_identity)
 
 
-def from_trusted_proxy(request: web.BaseRequest, trusted: tuple[Network, ...]) -> bool:
-    peer = _address(request.remote)
-    return peer is not None and _is_trusted(peer, trusted)
-
-
 def client_behind(request: web.BaseRequest, trusted: tuple[Network, ...]) -> str | None:
     """The client a trusted proxy forwarded `request` for, or None (not from a proxy, no header).
 
     The access log applies it too: aiohttp hands its logger the request as it arrived.
     """
+    peer = _trusted_peer(request, trusted)
+    return None if peer is None else _client_behind_peer(request, peer, trusted)
+
+
+def _trusted_peer(request: web.BaseRequest, trusted: tuple[Network, ...]) -> Address | None:
     peer = _address(request.remote)
-    if peer is None or not _is_trusted(peer, trusted):
-        return None
+    return peer if peer is not None and _is_trusted(peer, trusted) else None
+
+
+def _client_behind_peer(
+    request: web.BaseRequest, peer: Address, trusted: tuple[Network, ...]
+) -> str | None:
     chain = forwarded_chain(request.headers)
     return str(right_most_untrusted(chain, peer, trusted)) if chain else None
 

@@ -15,7 +15,7 @@ class StatusPages:
 
     def __init__(self, hub: Hub, snapshot: Callable[[Payment], dict[str, Any]]) -> None:
         self.hub = hub
-        self._snapshot = snapshot
+        self.snapshot = snapshot  # what a customer may see of a payment (status_view)
 
     def watching(self, payment_id: str) -> bool:
         return self.hub.watching(payment_id)
@@ -25,5 +25,5 @@ class StatusPages:
 
     def frame(self, payment: Payment) -> str:
         """The JSON frame a status page reads: the payment's snapshot at its version."""
-        body = {"type": "payment", "version": payment.version, "payment": self._snapshot(payment)}
+        body = {"type": "payment", "version": payment.version, "payment": self.snapshot(payment)}
         return json.dumps(body)

@@ -207,7 +207,7 @@ async def refund_discard(request: web.Request) -> web.Response:
 
 
 @operator_page
-async def resend_receipt(request: web.Request) -> web.Response:
+async def resend_mail(request: web.Request) -> web.Response:
     """Send a mail of this payment again: the receipt, or the kind the form names."""
     payment = await _payment(request)
     form = await request.post()

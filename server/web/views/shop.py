@@ -12,13 +12,11 @@ from ...money import format_major
 from ...orders import InvalidOrder, order_from_form
 from ...payments import Payment, get_payment
 from ...rate_limit import TooManyAttempts
-from ...status_view import payment_snapshot
 from ...stripe_gateway import StripeUnavailable
 from ..client import client_id
 from ..keys import (
     catalog_key,
     checkout_key,
-    config_key,
     confirmer_key,
     db_key,
     status_pages_key,
@@ -76,28 +74,31 @@ async def checkout_again(request: web.Request) -> web.StreamResponse:
 
 async def payment_status(request: web.Request) -> web.Response:
     payment = await _payment_or_404(request)
-    shop_url = request.app[config_key].public_url + "/"
-    snapshot = payment_snapshot(payment, request.app[catalog_key], shop_url=shop_url)
     # Back from checkout before Stripe's webhook: say we are confirming, not "waiting for payment".
     returning = "session_id" in request.query
     # Stripe is asked in the background; the page shows what comes of it live.
     request.app[confirmer_key].customer_returned(payment, request.query.get("session_id"))
-    heartbeat_s = request.app[status_pages_key].hub.heartbeat_every_s
-    context = {"payment": snapshot, "returning": returning, "heartbeat_s": heartbeat_s}
-    response = render(request, "status.html", context)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _live_page(request, "status.html", payment, returning=returning)
 
 
 async def payment_cancelled(request: web.Request) -> web.Response:
     """Where the checkout's back link leads: the payment's real state, live like the status
     page, since the tab may be old (history) or stay open while the payment goes on."""
-    payment = await _payment_or_404(request)
-    shop_url = request.app[config_key].public_url + "/"
-    snapshot = payment_snapshot(payment, request.app[catalog_key], shop_url=shop_url)
-    heartbeat_s = request.app[status_pages_key].hub.heartbeat_every_s
-    context = {"payment": snapshot, "returning": False, "heartbeat_s": heartbeat_s}
-    response = render(request, "cancelled.html", context)
+    return _live_page(request, "cancelled.html", await _payment_or_404(request), returning=False)
+
+
+def _live_page(
+    request: web.Request, template: str, payment: Payment, *, returning: bool
+) -> web.Response:
+    """A page static/status.js keeps up to date: the snapshot the live socket sends, and how
+    often its heartbeat comes."""
+    pages = request.app[status_pages_key]
+    context = {
+        "payment": pages.snapshot(payment),
+        "returning": returning,
+        "heartbeat_s": pages.hub.heartbeat_every_s,
+    }
+    response = render(request, template, context)
     response.headers["Cache-Control"] = "no-store"
     return response
 
