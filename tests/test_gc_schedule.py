@@ -1,14 +1,18 @@
-"""Full garbage collections: not Python's mid-burst choice, but paydesk's, at a quiet moment."""
+"""Full garbage collections: not Python's mid-burst choice, but paydesk's, at a quiet moment, then
+freed memory handed back."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.gc_schedule import NEVER
+from server import gc_schedule
+from server.gc_schedule import MALLOC_TRIM, NEVER, full_pass
 from server.pacing import Foreground
 from server.resources import gc_schedule_context
 from server.web.foreground import setup_foreground
@@ -69,4 +73,56 @@ async def test_a_full_pass_runs_even_if_it_never_gets_quiet(aiohttp_client) -> N
     async with asyncio.timeout(5):
         while full_passes() == passes:
             assert (await client.get("/")).status == 200
+            await asyncio.sleep(0.02)
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def heap_with_holes(megabytes: int) -> list[bytes]:
+    """Leave `megabytes` of freed memory in holes of glibc's heap, where it keeps them: 64-KiB
+    blocks (below its mmap threshold, so on the heap), every other one freed."""
+    blocks = [b"\x01" * 65536 for _ in range(megabytes * 32)]  # written: its pages are resident
+    return blocks[::2]
+
+
+@pytest.mark.skipif(MALLOC_TRIM is None, reason="the C library is not glibc")
+async def test_a_full_pass_hands_freed_memory_back(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    client = await start(aiohttp_client, every=3600)  # no pass of the schedule's own meanwhile
+    kept_blocks = heap_with_holes(48)
+    kept = rss_bytes()
+    assert full_pass(gc_schedule.MALLOC_TRIM).trim_ms is not None
+    # Without the trim, glibc keeps all 48 MiB: each hole sits between two blocks still in use.
+    assert rss_bytes() < kept - 24 * 2**20
+    del kept_blocks
+    await client.close()
+
+
+async def test_the_schedule_trims_right_after_each_full_pass(aiohttp_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    trims: list[tuple[int, int]] = []
+
+    def trim(pad: int) -> int:
+        trims.append((pad, full_passes()))
+        return 1
+
+    monkeypatch.setattr(gc_schedule, "MALLOC_TRIM", trim)
+    passes = full_passes()
+    await start(aiohttp_client, every=0.05, quiet_for=0.05, longest_wait=60)
+    async with asyncio.timeout(5):
+        while not trims:
+            await asyncio.sleep(0.02)
+    pad, passes_then = trims[0]
+    assert pad == 0  # every free page, not only the heap's top
+    assert passes_then > passes  # after the collection, which is what frees the memory
+
+
+async def test_without_glibc_a_full_pass_still_runs(aiohttp_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(gc_schedule, "MALLOC_TRIM", None)
+    assert full_pass(None).trim_ms is None
+    passes = full_passes()
+    await start(aiohttp_client, every=0.05, quiet_for=0.05, longest_wait=60)
+    async with asyncio.timeout(5):
+        while full_passes() == passes:
             await asyncio.sleep(0.02)
