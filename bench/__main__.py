@@ -1,4 +1,4 @@
-"""`python -m bench [all|webhooks|push|checkout|mail|churn] [--quick]`: run the load tools, print
+"""`python -m bench [all|webhooks|push|checkout|mail|churn|faults] [--quick]`: run the load tools, print
 tables, write JSON to bench/results/, and (for `all`) a summary of every figure against its target."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 import time
 from typing import Any
 
-from . import checkout, churn, mail, proc, push, webhooks
+from . import checkout, churn, faults, mail, proc, push, webhooks
 from .report import save, table
 
 QUIET_CORES = 0.3  # other programs' CPU below which the machine counts as quiet
@@ -123,7 +123,7 @@ def main() -> None:
         "which",
         nargs="?",
         default="all",
-        choices=("all", "webhooks", "push", "checkout", "mail", "churn"),
+        choices=("all", "webhooks", "push", "checkout", "mail", "churn", "faults"),
     )
     parser.add_argument(
         "--quick",
@@ -144,6 +144,7 @@ def main() -> None:
             "checkout": checkout,
             "mail": mail,
             "churn": churn,
+            "faults": faults,
         }[args.which]
         module.main([*rest, "--help"] if args.help else rest)
         return
@@ -179,6 +180,9 @@ def main() -> None:
         elif name == "checkout":
             result = asyncio.run(checkout.run(4 if args.quick else 10))
             text = checkout.render(result)
+        elif name == "faults":
+            result = asyncio.run(faults.run(40 if args.quick else 500, 1 if args.quick else 3))
+            text = faults.render(result)
         elif name == "churn":
             result = churn.run(1000 if args.quick else 5000, 2 if args.quick else 8)
             text = churn.render(result)

@@ -228,7 +228,9 @@ class Confirmer:
         """Sweep until cancelled; after a 429, wait at least its Retry-After."""
         while True:
             await asyncio.sleep(interval_s)
-            hold_off_s = await self.sweep(int(time.time() * 1000))
+            # With several processes on one database, one sweeps; the others skip this round.
+            async with self._db.exclusive("confirm-sweep") as ours:
+                hold_off_s = await self.sweep(int(time.time() * 1000)) if ours else 0
             if hold_off_s:
                 log.warning("Stripe's rate limit: next sweep in at least %ss", hold_off_s)
                 await asyncio.sleep(hold_off_s)

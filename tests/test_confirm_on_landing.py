@@ -176,7 +176,9 @@ async def test_stripes_rate_limit_ends_a_sweep_and_the_next_one_goes_on(
     second, _ = await paid_checkout(client)
     async with ClientSession() as control:
         fault = {"path_prefix": "/v1/checkout/sessions/", "method": "GET", "status": 429}
-        assert (await control.post(unheard + "/_control/faults", json=fault)).status == 201
+        assert (
+            await control.post(unheard + "/_control/faults", json=fault, headers=AUTH)
+        ).status == 201
 
     confirmer = client.server.app[confirmer_key]
     hold_off_s = await confirmer.sweep(int(time.time() * 1000))

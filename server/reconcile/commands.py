@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass
 
 from ..clock import utc_second
 from ..config import Config
@@ -13,49 +11,16 @@ from ..database_file import migrated_database
 from ..mail.sender import DEFAULT_IDLE
 from ..payment_events import PaymentEvents
 from ..payments import get_payment
-from ..stripe_gateway import StripeGateway, StripeUnavailable, open_stripe_client
-from ..webhooks import (
-    MalformedEvent,
-    UnknownPayment,
-    WebhookProcessor,
-    last_event_received_at,
-    parse_event,
-)
+from ..stripe_gateway import StripeGateway, open_stripe_client
+from ..webhooks import WebhookProcessor
 from . import ReconcileFailed, choose_window, list_events
-
-OUTCOMES = ("applied", "unchanged", "duplicate", "ignored", "deferred")
-
-
-@dataclass(frozen=True)
-class Applied:
-    event_id: str
-    event_type: str
-    outcome: str  # one of OUTCOMES
-    reason: str
-    payment_id: str | None
-
-
-async def apply_event(processor: WebhookProcessor, payload: bytes) -> Applied:
-    """One listed event through the webhook path: stored once, whichever way it came first."""
-    try:
-        event = parse_event(payload)
-    except MalformedEvent as exc:
-        return Applied("?", "?", "ignored", str(exc), None)
-    try:
-        result = await processor.process(event, payload)
-    except UnknownPayment as exc:
-        return Applied(
-            event["id"], event["type"], "deferred", f"payment {exc} is not here yet", None
-        )
-    except StripeUnavailable as exc:
-        return Applied(event["id"], event["type"], "deferred", str(exc), None)
-    return Applied(event["id"], event["type"], result.outcome, result.reason, result.payment_id)
+from .apply import OUTCOMES, apply_listing, last_stripe_event_at
 
 
 async def run_reconcile(config: Config, since_s: int | None) -> int:
     """Fetch, apply and report; the exit status (1: Stripe could not be asked)."""
-    async with migrated_database(config.database_path) as db:
-        window = choose_window(int(time.time()), since_s, await last_event_received_at(db))
+    async with migrated_database(config.database) as db:
+        window = choose_window(int(time.time()), since_s, await last_stripe_event_at(db))
         print(f"Events created since {utc_second(window.since_at_s * 1000)} ({window.why}).")
         async with open_stripe_client(config) as client:
             try:
@@ -68,12 +33,9 @@ async def run_reconcile(config: Config, since_s: int | None) -> int:
             events = PaymentEvents(lambda payment_id: get_payment(db, payment_id))
             gateway = StripeGateway(client)
             processor = WebhookProcessor(db, gateway.payment_id_for_intent, events)
-            counts: Counter[str] = Counter()
-            for _, payload in listing.events:
-                applied = await apply_event(processor, payload)
-                counts[applied.outcome] += 1
-                if applied.outcome in ("applied", "deferred"):
-                    print(_line(applied))
+            counts = await apply_listing(
+                db, processor, listing, lambda applied: print(applied.line())
+            )
     print(
         f"{len(listing.events)} event(s) from Stripe: "
         + ", ".join(f"{counts[outcome]} {outcome}" for outcome in OUTCOMES)
@@ -91,8 +53,3 @@ async def run_reconcile(config: Config, since_s: int | None) -> int:
         )
         return 1
     return 0
-
-
-def _line(applied: Applied) -> str:
-    payment = applied.payment_id or "-"
-    return f"{applied.outcome:<9} {applied.event_id}  {applied.event_type}  {payment}  {applied.reason}"
