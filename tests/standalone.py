@@ -10,14 +10,22 @@ from contextlib import contextmanager
 
 from tests.conftest import PROJECT_ROOT, free_port
 
+# The key the sandbox takes unless a test names its own; it answers any other with 401.
+SECRET_KEY = "sk_test_standalone_sandbox"
+AUTH = {"Authorization": f"Bearer {SECRET_KEY}"}
+
 
 @contextmanager
-def standalone_sandbox(*flags: str) -> Iterator[str]:
-    """The sandbox's base URL while it runs with `flags`; stopped on leaving. It may still be
-    starting: wait for it (tests/conftest.py wait_until_ok) before the first call."""
+def standalone_sandbox(*flags: str, secret_key: str = SECRET_KEY) -> Iterator[str]:
+    """The sandbox's base URL while it runs with `flags` and takes `secret_key`; stopped on
+    leaving. It may still be starting: wait for it (tests/conftest.py wait_until_ok) before the
+    first call."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "run.py", "sandbox", "--port", str(port), *flags],
+        [
+            *(sys.executable, "run.py", "sandbox", "--port", str(port)),
+            *("--secret-key", secret_key, *flags),
+        ],
         cwd=PROJECT_ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.DEVNULL,

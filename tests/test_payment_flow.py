@@ -6,6 +6,7 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from server.config import SANDBOX_SECRET_KEY
 from tests.live import next_snapshot, open_live, wait_for_status
 from tests.pages import pay_on_hosted_page
 
@@ -47,8 +48,11 @@ async def test_a_decline_is_shown_and_the_same_session_can_be_paid(client: TestC
     checkout = await start(client)
     ws = await open_live(client, checkout["payment_id"])
     await next_snapshot(ws)
-    status, _, page = await pay_on_hosted_page(checkout["checkout_url"], card="4000000000000002")
-    assert status == 402
+    status, location, _ = await pay_on_hosted_page(
+        checkout["checkout_url"], card="4000000000000002"
+    )
+    assert status == 303  # post/redirect/get: a reload shows the decline, it does not pay again
+    page = await (await client.get(URL(location).path_qs)).text()
     assert "Your card was declined." in page
     declined = await wait_for_status(ws, "declined")
     assert "declined" in declined["payment"]["view"]["title"].lower()
@@ -77,7 +81,9 @@ async def test_bank_debit_shows_processing_then_paid(client: TestClient) -> None
         assert "email" in processing["payment"]["view"]["detail"]
         # Settle the debit now rather than after the sandbox's delay.
         await browser.post(
-            str(client.make_url("/_sandbox/_control/timers/run")), json={"within": 600}
+            str(client.make_url("/_sandbox/_control/timers/run")),
+            json={"within": 600},
+            headers={"Authorization": f"Bearer {SANDBOX_SECRET_KEY}"},
         )
     await wait_for_status(ws, "succeeded")
     await ws.close()

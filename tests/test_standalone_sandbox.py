@@ -32,6 +32,8 @@ def sandbox_process(app_env: dict[str, str]) -> Iterator[str]:
             f"http://127.0.0.1:{app_env['PORT']}/webhooks/stripe",
             "--webhook-secret",
             WHSEC,
+            "--secret-key",
+            "sk_test_standalone",
             "--retry-base-delay",
             "0.2",
             "--retry-max-delay",
@@ -55,7 +57,9 @@ def sandbox_process(app_env: dict[str, str]) -> Iterator[str]:
 async def test_paydesk_pays_through_a_standalone_sandbox_and_survives_a_restart(
     make_client, sandbox_process: str
 ) -> None:  # type: ignore[no-untyped-def]
-    await wait_until_ok(sandbox_process + "/v1/events", {"Authorization": "Bearer sk_test_x"})
+    await wait_until_ok(
+        sandbox_process + "/v1/events", {"Authorization": "Bearer sk_test_standalone"}
+    )
     settings = {
         "STRIPE_API_BASE": sandbox_process,
         "STRIPE_SECRET_KEY": "sk_test_standalone",
@@ -76,7 +80,7 @@ async def test_paydesk_pays_through_a_standalone_sandbox_and_survives_a_restart(
 
     # paydesk goes down; a refund made meanwhile is retried by the sandbox until paydesk is back.
     await client.close()
-    async with ClientSession(headers={"Authorization": "Bearer sk_test_x"}) as stripe:
+    async with ClientSession(headers={"Authorization": "Bearer sk_test_standalone"}) as stripe:
         intent = await _intent_of(stripe, sandbox_process)
         refund = await stripe.post(sandbox_process + "/v1/refunds", data={"payment_intent": intent})
         assert refund.status == 200, await refund.text()

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from server.config import SANDBOX_SECRET_KEY
 from server.sandbox import SandboxSettings, create_sandbox_app
 from server.web.keys import db_key
 from tests.conftest import count_rows, free_port
@@ -32,7 +33,11 @@ async def only_payment(client: TestClient) -> Any:
 
 
 async def inject(client: TestClient, **fault: object) -> None:
-    response = await client.post("/_sandbox/_control/faults", json=fault)
+    response = await client.post(
+        "/_sandbox/_control/faults",
+        json=fault,
+        headers={"Authorization": f"Bearer {SANDBOX_SECRET_KEY}"},
+    )
     assert response.status == 201, await response.text()
 
 
@@ -133,6 +138,7 @@ async def proxied(make_client, aiohttp_server) -> AsyncIterator[tuple[TestClient
                 public_url=f"http://127.0.0.1:{port}",
                 webhook_url=f"http://127.0.0.1:{app_port}/webhooks/stripe",
                 webhook_secrets=(WHSEC,),
+                secret_key="sk_test_recording",
             )
         ),
         host="127.0.0.1",
@@ -179,6 +185,7 @@ async def test_a_retry_after_a_failure_uses_a_new_key(
     async with ClientSession() as session:
         await session.post(
             f"{sandbox}/_control/faults",
+            headers={"Authorization": "Bearer sk_test_recording"},
             json={"path_prefix": "/v1/checkout/sessions", "status": 500, "count": 3},
         )
     assert (await submit_order(client, hidden=hidden))[0] == 502

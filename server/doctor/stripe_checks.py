@@ -84,12 +84,19 @@ async def list_endpoints(config: Config, client: stripe.StripeClient) -> Endpoin
         page = await client.v1.webhook_endpoints.list_async({"limit": 100})
         found = [endpoint async for endpoint in page.auto_paging_iter()]
     except stripe.AuthenticationError as exc:
+        where = (
+            "the Stripe dashboard → Developers → API keys"
+            if config.stripe_mode is not StripeMode.CUSTOM
+            # A standalone sandbox has keys of its own too; it prints them when it starts.
+            else f"the Stripe dashboard → Developers → API keys, or the banner of the sandbox at "
+            f"{config.stripe_api_base} (paydesk sandbox --secret-key keeps one key)"
+        )
         return Endpoints(
             [],
             fail(
                 "stripe key",
                 f"Stripe refused STRIPE_SECRET_KEY ({exc.user_message or exc}): copy the secret "
-                "key from the Stripe dashboard → Developers → API keys",
+                f"key from {where}",
             ),
         )
     except stripe.PermissionError as exc:

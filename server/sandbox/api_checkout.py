@@ -79,10 +79,21 @@ PAYMENT_INTENT_DATA = Obj(
         ),
     }
 )
+REDISPLAY = ("always", "limited", "unspecified")
+SAVED_PAYMENT_METHOD_OPTIONS = Obj(
+    {
+        "payment_method_save": Enum(("disabled", "enabled")),
+        "allow_redisplay_filters": Arr(Enum(REDISPLAY), max_items=3),
+        "payment_method_remove": Unsupported(),
+    }
+)
 CREATE = Obj(
     {
         "mode": Enum(("payment", "setup", "subscription")),
         "line_items": Arr(LINE_ITEM, max_items=100),
+        "customer": Str(),
+        "customer_creation": Enum(("always", "if_required")),
+        "saved_payment_method_options": SAVED_PAYMENT_METHOD_OPTIONS,
         "customer_email": Str(800),
         "client_reference_id": Str(200),
         "metadata": Metadata(),
@@ -98,11 +109,11 @@ CREATE = Obj(
         "expand": EXPAND,
         **unsupported(
             "adaptive_pricing after_expiration allow_promotion_codes automatic_tax "
-            "branding_settings consent_collection currency custom_fields custom_text customer "
-            "customer_creation customer_update discounts invoice_creation name_collection "
+            "branding_settings consent_collection currency custom_fields custom_text "
+            "customer_update discounts invoice_creation name_collection "
             "optional_items origin_context payment_method_collection payment_method_configuration "
             "payment_method_data payment_method_options permissions phone_number_collection "
-            "redirect_on_completion return_url saved_payment_method_options setup_intent_data "
+            "redirect_on_completion return_url setup_intent_data "
             "shipping_address_collection shipping_options subscription_data tax_id_collection "
             "wallet_options"
         ),
@@ -148,7 +159,7 @@ async def create_session(request: web.Request) -> web.Response:
 async def retrieve_session(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     params = validate(RETRIEVE, request[params_key])
-    session = sandbox.store.checkout_session(request.match_info["session_id"])
+    session = sandbox.store.checkout_session(request.match_info["session_id"], "session")
     return stripe_json(expand(sandbox.store, render(sandbox.store, session), expand_paths(params)))
 
 
@@ -172,7 +183,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def expire_session(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     params = validate(RETRIEVE, request[params_key])
-    session = sandbox.store.checkout_session(request.match_info["session_id"])
+    session = sandbox.store.checkout_session(request.match_info["session_id"], "session")
     checkout.expire_session(sandbox, session, request[origin_key])
     return stripe_json(expand(sandbox.store, render(sandbox.store, session), expand_paths(params)))
 
@@ -180,7 +191,7 @@ async def expire_session(request: web.Request) -> web.Response:
 async def session_line_items(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     params = validate(LINE_ITEMS, request[params_key])
-    session = sandbox.store.checkout_session(request.match_info["session_id"])
+    session = sandbox.store.checkout_session(request.match_info["session_id"], "session")
     # Line items keep the order they were given in, not newest first.
     chosen, has_more = page(session.line_items, lambda item: item.id, params, "line_item")
     body = list_object(

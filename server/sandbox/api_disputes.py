@@ -49,7 +49,7 @@ LIST = Obj({**LIST_FIELDS, "created": TimeRange(), "charge": Str(), "payment_int
 async def retrieve_dispute(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     params = validate(Obj({"expand": EXPAND}), request[params_key])
-    dispute = sandbox.store.dispute(request.match_info["dispute_id"])
+    dispute = sandbox.store.dispute(request.match_info["dispute_id"], "dispute")
     return stripe_json(expand(sandbox.store, render(sandbox.store, dispute), expand_paths(params)))
 
 
@@ -71,7 +71,7 @@ async def list_disputes(request: web.Request) -> web.Response:
 async def update_dispute(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     params = validate(UPDATE, request[params_key])
-    dispute = sandbox.store.dispute(request.match_info["dispute_id"])
+    dispute = sandbox.store.dispute(request.match_info["dispute_id"], "dispute")
     disputes.update_dispute(
         sandbox,
         dispute,
@@ -86,7 +86,7 @@ async def update_dispute(request: web.Request) -> web.Response:
 async def close_dispute(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     params = validate(Obj({"expand": EXPAND}), request[params_key])
-    dispute = sandbox.store.dispute(request.match_info["dispute_id"])
+    dispute = sandbox.store.dispute(request.match_info["dispute_id"], "dispute")
     disputes.close_dispute(sandbox, dispute, request[origin_key])
     return stripe_json(expand(sandbox.store, render(sandbox.store, dispute), expand_paths(params)))
 

@@ -159,7 +159,7 @@ async def create_intent(request: web.Request) -> web.Response:
 async def retrieve_intent(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     params = validate(RETRIEVE, request[params_key])
-    intent = sandbox.store.payment_intent(request.match_info["intent_id"])
+    intent = sandbox.store.payment_intent(request.match_info["intent_id"], "intent")
     return stripe_json(expand(sandbox.store, render(sandbox.store, intent), expand_paths(params)))
 
 
@@ -179,7 +179,7 @@ async def list_intents(request: web.Request) -> web.Response:
 async def retrieve_charge(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     params = validate(Obj({"expand": EXPAND}), request[params_key])
-    charge = sandbox.store.charge(request.match_info["charge_id"])
+    charge = sandbox.store.charge(request.match_info["charge_id"], "charge")
     return stripe_json(expand(sandbox.store, render(sandbox.store, charge), expand_paths(params)))
 
 

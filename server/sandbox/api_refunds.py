@@ -56,7 +56,7 @@ async def create_refund(request: web.Request) -> web.Response:
 async def retrieve_refund(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     params = validate(Obj({"expand": EXPAND}), request[params_key])
-    refund = sandbox.store.refund(request.match_info["refund_id"])
+    refund = sandbox.store.refund(request.match_info["refund_id"], "refund")
     return stripe_json(expand(sandbox.store, render(sandbox.store, refund), expand_paths(params)))
 
 

@@ -97,14 +97,14 @@ async def create_webhook_endpoint(request: web.Request) -> web.Response:
 async def retrieve_webhook_endpoint(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     params = validate(RETRIEVE, request[params_key])
-    endpoint = sandbox.store.webhook_endpoint(request.match_info["endpoint_id"])
+    endpoint = sandbox.store.webhook_endpoint(request.match_info["endpoint_id"], "webhook_endpoint")
     return stripe_json(expand(sandbox.store, render_endpoint(endpoint), expand_paths(params)))
 
 
 async def update_webhook_endpoint(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     params = validate(UPDATE, request[params_key])
-    endpoint = sandbox.store.webhook_endpoint(request.match_info["endpoint_id"])
+    endpoint = sandbox.store.webhook_endpoint(request.match_info["endpoint_id"], "webhook_endpoint")
     webhook_endpoints.update_endpoint(
         sandbox,
         endpoint,
@@ -120,7 +120,7 @@ async def update_webhook_endpoint(request: web.Request) -> web.Response:
 async def delete_webhook_endpoint(request: web.Request) -> web.Response:
     sandbox = request.app[sandbox_key]
     validate(Obj({}), request[params_key])
-    endpoint = sandbox.store.webhook_endpoint(request.match_info["endpoint_id"])
+    endpoint = sandbox.store.webhook_endpoint(request.match_info["endpoint_id"], "webhook_endpoint")
     webhook_endpoints.delete_endpoint(sandbox, endpoint)
     return stripe_json({"id": endpoint.id, "object": "webhook_endpoint", "deleted": True})
 

@@ -9,7 +9,9 @@ import jinja2
 from aiohttp import web
 
 from . import (
+    api_balance,
     api_checkout,
+    api_customers,
     api_disputes,
     api_events,
     api_payments,
@@ -17,9 +19,10 @@ from . import (
     api_webhook_endpoints,
     control,
     hosted,
+    receipts,
 )
 from .api_base import api_errors, api_params
-from .auth import require_api_key
+from .auth import require_api_key, require_control_key
 from .background import background
 from .delivery import delivery_ctx
 from .errors import unrecognized_url
@@ -64,7 +67,7 @@ def create_sandbox_app(settings: SandboxSettings) -> web.Application:
         create_endpoint(
             sandbox,
             settings.webhook_url,
-            ["*"],
+            list(settings.webhook_events),
             api_version=settings.api_version,
             description="configured with the sandbox",
             endpoint_secrets=settings.webhook_secrets,
@@ -78,22 +81,33 @@ def create_sandbox_app(settings: SandboxSettings) -> web.Application:
     # Order matters:
     # 1. api_errors: outermost, so every /v1 answer (even auth failures) has a request id and
     #    Stripe's error shape;
-    # 2. require_api_key: nothing else runs for a request Stripe would refuse;
+    # 2. require_api_key: nothing else runs for a request Stripe would refuse (and
+    #    require_control_key likewise for /_control, which is not /v1 and so not Stripe-shaped);
     # 3. api_params: decode the form once for idempotency and handlers;
     # 4. idempotency: compares decoded params and sees the handler's answer, including faults;
     # 5. faults: inside idempotency, so an injected delay keeps the key in flight (409 for a
     #    concurrent retry) and an injected error is not saved (a retry then runs for real).
     app.middlewares.extend(
-        [api_errors, require_api_key, api_params, idempotency.middleware, faults.middleware]
+        [
+            api_errors,
+            require_api_key,
+            require_control_key,
+            api_params,
+            idempotency.middleware,
+            faults.middleware,
+        ]
     )
 
     hosted.add_routes(app.router)
     api_checkout.add_routes(app.router)
+    api_customers.add_routes(app.router)
     api_payments.add_routes(app.router)
     api_refunds.add_routes(app.router)
     api_disputes.add_routes(app.router)
     api_events.add_routes(app.router)
     api_webhook_endpoints.add_routes(app.router)
+    api_balance.add_routes(app.router)
+    receipts.add_routes(app.router)
     app.router.add_route("*", "/v1/{tail:.*}", unrecognized, name="api.unrecognized")
     control.add_routes(app.router)
     app.router.add_static("/static", HERE / "static", name="static")

@@ -1,4 +1,4 @@
-"""API keys: test-mode secret (or restricted) keys are accepted (only the configured ones, if any)."""
+"""API keys: the API and the control routes take only this sandbox's own keys, as Stripe does."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from aiohttp.typedefs import Handler
 from .api_base import is_api
 from .errors import StripeError
 from .keys import api_key_key, sandbox_key
+from .settings import SandboxSettings
 
-ACCEPTED_PREFIXES = ("sk_test_", "rk_test_")
+CONTROL_PREFIX = "control."
 
 NO_KEY = (
     "You did not provide an API key. You need to provide your API key in the Authorization "
@@ -58,20 +59,42 @@ def masked(key: str) -> str:
     return key[:prefix_end] + "*" * (len(key) - prefix_end - len(visible_tail)) + visible_tail
 
 
+def refusal(settings: SandboxSettings, key: str | None) -> str | None:
+    """Stripe's message for a key this account does not take, or None for one of its own."""
+    if key is None:
+        return NO_KEY
+    if key == settings.publishable_key:
+        return PUBLISHABLE_KEY
+    if key != settings.secret_key and key not in settings.api_keys:
+        # Live keys and other accounts' keys alike: Stripe cannot tell a typo from a stranger.
+        return f"Invalid API Key provided: {masked(key)}"
+    return None
+
+
 @web.middleware
 async def require_api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not is_api(request):
         return await handler(request)
     key = api_key_from(request.headers.get("Authorization"))
-    if key is None:
-        raise _unauthorized(NO_KEY)
-    if key.startswith("pk_"):
-        raise _unauthorized(PUBLISHABLE_KEY)
-    if not key.startswith(ACCEPTED_PREFIXES) or len(key) <= len("sk_test_"):
-        # Live keys too: the sandbox is test mode only.
-        raise _unauthorized(f"Invalid API Key provided: {masked(key)}")
-    allowed = request.app[sandbox_key].settings.api_keys
-    if allowed and key not in allowed:
-        raise _unauthorized(f"Invalid API Key provided: {masked(key)}")
+    message = refusal(request.app[sandbox_key].settings, key)
+    if message is not None:
+        raise _unauthorized(message)
+    assert key is not None
     request[api_key_key] = key
+    return await handler(request)
+
+
+@web.middleware
+async def require_control_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The control routes move time, inject faults and resend events: the secret key only."""
+    name = request.match_info.route.name
+    if name is None or not name.startswith(CONTROL_PREFIX):
+        return await handler(request)
+    key = api_key_from(request.headers.get("Authorization"))
+    if key != request.app[sandbox_key].settings.secret_key:
+        return web.json_response(
+            {"error": "send the sandbox's secret key: 'Authorization: Bearer sk_test_...'"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="Stripe sandbox control"'},
+        )
     return await handler(request)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import payments
+from . import customers, payments
 from .card_form import BankDebitInput, CardInput, FormErrors
 from .errors import invalid_request
 from .events import emit
@@ -16,12 +16,38 @@ from .instruments import TEST_IBANS
 from .money import minimum_charge, stripe_amount
 from .params import set_values
 from .payments import CardOutcome, CardResult
-from .records import AUTOMATIC, CheckoutSession, LineItem, Origin, PaymentIntent
+from .records import AUTOMATIC, CheckoutSession, LineItem, Origin, PaymentIntent, PaymentMethod
 from .state import Sandbox
 
 # Stripe's ceiling for one payment, in the smallest unit (e.g. $999,999.99).
 MAXIMUM_AMOUNT = 99_999_999
 DEFAULT_PAYMENT_METHOD_TYPES = ("card", "sepa_debit")
+# What each payment method can be paid in; a type missing here takes any currency. SEPA Direct
+# Debit is euro only (docs.stripe.com/payments/sepa-debit/accept-a-payment: "Supported
+# currencies: `eur`").
+METHOD_CURRENCIES = {"sepa_debit": ("eur",)}
+
+
+def _payment_method_types(asked: list[str] | None, currency: str) -> list[str]:
+    """Without a list, what the account offers in `currency` (as Stripe's dynamic payment
+    methods choose); a listed method that cannot take `currency` is Stripe's error."""
+    if asked is None:
+        return [kind for kind in DEFAULT_PAYMENT_METHOD_TYPES if _takes(kind, currency)]
+    for kind in asked:
+        if not _takes(kind, currency):
+            # Stripe's wording for a Checkout Session, as quoted in
+            # github.com/stripe-samples/firebase-subscription-payments/issues/39.
+            accepted = ", ".join(f"``{code}``" for code in METHOD_CURRENCIES[kind])
+            raise invalid_request(
+                f"Invalid currency options ``{currency}``. The payment method `{kind}` only "
+                f"supports the following currencies: {accepted}.",
+                param="payment_method_types",
+            )
+    return list(dict.fromkeys(asked))
+
+
+def _takes(kind: str, currency: str) -> bool:
+    return currency in METHOD_CURRENCIES.get(kind, (currency,))
 
 
 class SessionNotOpen(Exception):
@@ -67,7 +93,16 @@ def create_session(
         raise invalid_request(
             f"Invalid email address: {params['customer_email']}", param="customer_email"
         )
+    payment_method_types = _payment_method_types(params.get("payment_method_types"), currency)
+    if "customer" in params and "customer_email" in params:
+        raise invalid_request(
+            "You may only specify one of these parameters: customer, customer_email."
+        )
+    customer = (
+        sandbox.store.customer(params["customer"], "customer") if "customer" in params else None
+    )
     intent_data = params.get("payment_intent_data", {})
+    saved = params.get("saved_payment_method_options", {})
     session_id = checkout_session_id()
     session = CheckoutSession(
         id=session_id,
@@ -79,6 +114,7 @@ def create_session(
         success_url=params.get("success_url"),
         cancel_url=params.get("cancel_url"),
         customer_email=params.get("customer_email"),
+        customer_id=customer.id if customer is not None else None,
         client_reference_id=params.get("client_reference_id"),
         metadata=set_values(params.get("metadata", {})),
         payment_intent_metadata=set_values(intent_data.get("metadata", {})),
@@ -87,9 +123,10 @@ def create_session(
         locale=params.get("locale"),
         submit_type=params.get("submit_type"),
         billing_address_collection=params.get("billing_address_collection"),
-        payment_method_types=list(
-            dict.fromkeys(params.get("payment_method_types", DEFAULT_PAYMENT_METHOD_TYPES))
-        ),
+        payment_method_types=payment_method_types,
+        customer_creation=params.get("customer_creation"),
+        payment_method_save=saved.get("payment_method_save"),
+        allow_redisplay_filters=saved.get("allow_redisplay_filters"),
     )
     sandbox.store.checkout_sessions[session.id] = session
     sandbox.timers.call_at(
@@ -130,9 +167,14 @@ def pay_by_card(
     email: str | None,
     name: str | None,
     authenticate_url: str,
+    save: bool = False,
 ) -> CardOutcome:
+    """`save`: the customer ticked "save my card" (only where the page offered it)."""
     _require_open(session)
-    email = email or session.customer_email
+    session.save_requested = save and offers_to_save(session)
+    known_email, known_name = prefill(sandbox, session)
+    # A browser sends the pre-filled name back; a bare form post gets it too.
+    email, name = email or known_email, name or known_name
     method = payments.card_payment_method(
         sandbox, card.number, card.exp_month, card.exp_year, email, name
     )
@@ -143,6 +185,49 @@ def pay_by_card(
     if outcome.result is CardResult.SUCCEEDED:
         _complete(sandbox, session, "paid", email, name)
     return outcome
+
+
+def pay_by_saved_card(
+    sandbox: Sandbox, session: CheckoutSession, method_id: str, authenticate_url: str
+) -> CardOutcome:
+    """Pay with a card the session's Customer saved, as the page offered it: nothing typed."""
+    _require_open(session)
+    method = next((m for m in saved_cards(sandbox, session) if m.id == method_id), None)
+    if method is None:
+        raise FormErrors({"saved_payment_method": "This saved card cannot pay this checkout."})
+    session.save_requested = False  # already saved
+    email, name = prefill(sandbox, session)
+    intent = _intent_for(sandbox, session)
+    outcome = payments.confirm_card(
+        sandbox, intent, method, AUTOMATIC, next_action_url=authenticate_url
+    )
+    if outcome.result is CardResult.SUCCEEDED:
+        _complete(
+            sandbox, session, "paid", email or method.billing_email, name or method.billing_name
+        )
+    return outcome
+
+
+def offers_to_save(session: CheckoutSession) -> bool:
+    """Whether the page shows "Save my card": saving is enabled and there is (or will be) a
+    Customer to save it to."""
+    has_customer = session.customer_id is not None or session.customer_creation == "always"
+    return session.payment_method_save == "enabled" and has_customer
+
+
+def saved_cards(sandbox: Sandbox, session: CheckoutSession) -> list[PaymentMethod]:
+    """The cards the session's Customer saved that the page may offer, newest first: those whose
+    `allow_redisplay` is among the session's filters (Stripe's default: "always" only)."""
+    if session.customer_id is None:
+        return []
+    shown = session.allow_redisplay_filters or ["always"]
+    return [
+        method
+        for method in reversed(sandbox.store.payment_methods.values())
+        if method.customer_id == session.customer_id
+        and method.type == "card"
+        and method.allow_redisplay in shown
+    ]
 
 
 def authenticate(sandbox: Sandbox, session: CheckoutSession, approve: bool) -> CardOutcome | None:
@@ -161,6 +246,23 @@ def authenticate(sandbox: Sandbox, session: CheckoutSession, approve: bool) -> C
     return outcome
 
 
+def prefill(sandbox: Sandbox, session: CheckoutSession) -> tuple[str | None, str | None]:
+    """The email and name the page starts with, as Stripe Checkout fills them in: from
+    `customer_email`, or from the `customer` the session was made for."""
+    if session.customer_id is None:
+        return session.customer_email, None
+    customer = sandbox.store.customers[session.customer_id]
+    return customer.email, customer.name
+
+
+def last_failure(sandbox: Sandbox, session: CheckoutSession) -> dict[str, Any] | None:
+    """The error of the session's last payment attempt, while the customer may try again."""
+    intent = _intent_of(sandbox, session)
+    if session.status != "open" or intent is None or intent.status != "requires_payment_method":
+        return None
+    return intent.last_payment_error
+
+
 def awaiting_authentication(sandbox: Sandbox, session: CheckoutSession) -> bool:
     intent = _intent_of(sandbox, session)
     return session.status == "open" and intent is not None and intent.status == "requires_action"
@@ -175,7 +277,8 @@ def pay_by_bank_debit(
         raise FormErrors({"iban": "This checkout does not accept bank debits."})
     if account.iban not in TEST_IBANS:
         raise FormErrors({"iban": "In test mode, use a test IBAN such as DE89370400440532013000."})
-    email = email or session.customer_email
+    session.save_requested = False  # the sandbox saves cards only
+    email = email or prefill(sandbox, session)[0]
     method = payments.sepa_payment_method(sandbox, account.iban, account.account_holder, email)
     intent = _intent_for(sandbox, session)
     payments.start_bank_debit(sandbox, intent, method)
@@ -241,6 +344,13 @@ def _complete(
     session.payment_status = payment_status
     session.customer_details_email = email
     session.customer_details_name = name
+    if session.customer_id is None and session.customer_creation == "always":
+        session.customer_id = customers.create_customer(sandbox, email, name, AUTOMATIC).id
+    if session.save_requested and session.customer_id is not None:
+        intent = _intent_of(sandbox, session)
+        method_id = intent.payment_method_id if intent is not None else None
+        if method_id is not None:
+            customers.attach(sandbox, method_id, session.customer_id, "always")
     emit(sandbox, "checkout.session.completed", session, AUTOMATIC)
 
 

@@ -7,11 +7,12 @@ import logging
 import secrets
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from .app import create_sandbox_app
-from .settings import SandboxSettings
+from .settings import DELIVERY_MODES, SandboxSettings, delivery_summary
 
 
 @dataclass(frozen=True)
@@ -24,14 +25,17 @@ class Knob:
 
 
 KNOBS = (
-    Knob("retry_base_delay", float, "seconds before the first webhook retry"),
+    Knob("time_scale", float, "multiplies Stripe's durations: retries, refunds, balance (1: real)"),
+    Knob("retry_base_delay", float, "Stripe seconds before the first webhook retry"),
     Knob("retry_factor", float, "each further retry waits this many times longer"),
-    Knob("retry_max_delay", float, "longest wait between retries, in seconds"),
+    Knob("retry_max_delay", float, "longest wait between retries, in Stripe seconds"),
     Knob("max_attempts", int, "attempts per event before giving up"),
     Knob("attempt_timeout", float, "seconds one webhook attempt may take"),
     Knob("delivery_concurrency", int, "webhooks in flight at once (1 keeps them in order)"),
+    Knob("delivery_window", float, "seconds within which events may overtake each other"),
     Knob("duplicate_rate", float, "share of events (0..1) delivered a second time"),
-    Knob("seed", int, "seed for duplicate and shuffle choices"),
+    Knob("balance_transaction_delay", float, "Stripe seconds from a charge to charge.updated"),
+    Knob("refund_settle_delay", float, "Stripe seconds until a pending refund settles or fails"),
     Knob("async_payment_delay", float, "seconds until a bank debit succeeds or fails"),
     Knob("dispute_delay", float, "seconds from a 0259 payment to its dispute"),
     Knob("dispute_close_delay", float, "seconds until a dispute (or its evidence) is decided"),
@@ -68,14 +72,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="whsec_ secret to sign with; repeat to sign with several (default: generate one)",
     )
     parser.add_argument(
+        "--webhook-event",
+        dest="webhook_events",
+        action="append",
+        default=[],
+        help="event type the endpoint is subscribed to; repeatable (default: every type)",
+    )
+    parser.add_argument(
+        "--secret-key",
+        help="the account's sk_test_ key, the only one the API takes (default: generate one)",
+    )
+    parser.add_argument(
+        "--publishable-key", help="the account's pk_test_ key (default: generate one)"
+    )
+    parser.add_argument(
         "--api-key",
         dest="api_keys",
         action="append",
         default=[],
-        help="accept only this sk_test_ key; repeat for several (default: any sk_test_ key)",
+        help="also take this key (a restricted rk_test_ or a rolled sk_test_ key); repeatable",
     )
     parser.add_argument(
-        "--shuffle", action="store_true", help="deliver ready events in random order"
+        "--delivery",
+        choices=DELIVERY_MODES,
+        default=defaults.delivery,
+        help="stripe: events may come out of order and twice, as at Stripe; exact: in order, once",
+    )
+    parser.add_argument(
+        "--delivery-seed",
+        type=int,
+        help="seed of the delivery order and duplicates, to replay a run (default: a new one)",
     )
     for knob in KNOBS:
         parser.add_argument(
@@ -93,10 +119,18 @@ def settings_from(args: argparse.Namespace, webhook_secrets: tuple[str, ...]) ->
         public_url=public_url,
         webhook_url=args.webhook_url,
         webhook_secrets=webhook_secrets,
-        shuffle=args.shuffle,
+        delivery=args.delivery,
         api_keys=tuple(args.api_keys),
+        webhook_events=tuple(args.webhook_events) or ("*",),
+        **_given(secret_key=args.secret_key, publishable_key=args.publishable_key),
+        **({} if args.delivery_seed is None else {"delivery_seed": args.delivery_seed}),
         **{knob.field: getattr(args, knob.field) for knob in KNOBS},
     )
+
+
+def _given(**values: str | None) -> dict[str, Any]:
+    """The keys given on the command line; the settings generate the others."""
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def banner(settings: SandboxSettings, generated_secret: bool) -> str:
@@ -112,14 +146,14 @@ def banner(settings: SandboxSettings, generated_secret: bool) -> str:
             f"  Webhooks to:              {webhooks}",
             f"  Webhook secret:           {secret}"
             + ("  (generated; pass --webhook-secret to keep one)" if generated_secret else ""),
+            f"  Webhook delivery:         {delivery_summary(settings)}",
+            f"  Secret key:               {settings.secret_key}",
+            f"  Publishable key:          {settings.publishable_key}",
+            "  (the API answers any other key with 401; pass --secret-key to keep one)",
             "",
             "  Set in paydesk:",
             f"    STRIPE_API_BASE={settings.public_url}",
-            (
-                f"    STRIPE_SECRET_KEY={settings.api_keys[0]}"
-                if settings.api_keys
-                else "    STRIPE_SECRET_KEY=sk_test_sandbox        (any sk_test_ key is accepted)"
-            ),
+            f"    STRIPE_SECRET_KEY={settings.secret_key}",
             f"    STRIPE_WEBHOOK_SECRET={secret}",
             "",
             "  Test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined,",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import AsyncIterator
 
@@ -17,6 +16,7 @@ from .events import render_event
 from .keys import sandbox_key
 from .outbox import Delivery
 from .records import DeliveryState
+from .settings import delivery_summary
 from .signing import signature_header
 from .state import Sandbox
 
@@ -34,8 +34,6 @@ class WebhookWorker:
         self._sandbox = sandbox
         self._settings = sandbox.settings
         self._session = session
-        # Seeded, so duplicate and shuffle choices repeat from run to run.
-        self._random = random.Random(self._settings.seed)  # noqa: S311 - not for security
 
     async def run(self) -> None:
         ready: asyncio.Queue[Delivery] = asyncio.Queue()
@@ -47,10 +45,9 @@ class WebhookWorker:
     async def _dispatch_forever(self, ready: asyncio.Queue[Delivery]) -> None:
         outbox = self._sandbox.outbox
         while True:
-            due = outbox.pop_due(time.time())
-            if self._settings.shuffle:
-                self._random.shuffle(due)
-            for delivery in due:
+            # Out of order when delivery is Stripe-like: each first attempt came due after its own
+            # seeded delay (events.emit).
+            for delivery in outbox.pop_due(time.time()):
                 ready.put_nowait(delivery)
             await outbox.wait(_MAX_IDLE)
 
@@ -111,8 +108,13 @@ class WebhookWorker:
         if succeeded:
             state.delivered = True
             state.delivered_at = time.time()
-            if self._random.random() < self._settings.duplicate_rate:
-                self._sandbox.outbox.put(delivery.event_id, delivery.endpoint_id, duplicate=True)
+            if delivery.duplicate_delay is not None:
+                self._sandbox.outbox.put(
+                    delivery.event_id,
+                    delivery.endpoint_id,
+                    delay=delivery.duplicate_delay,
+                    duplicate=True,
+                )
             return
         if state.attempts >= self._settings.max_attempts:
             state.gave_up = True
@@ -126,12 +128,20 @@ class WebhookWorker:
             return
         delay = self._settings.retry_delay(state.attempts)
         state.next_attempt_at = time.time() + delay
-        self._sandbox.outbox.put(delivery.event_id, delivery.endpoint_id, delay=delay)
+        self._sandbox.outbox.put(
+            delivery.event_id,
+            delivery.endpoint_id,
+            delay=delay,
+            duplicate_delay=delivery.duplicate_delay,
+        )
 
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     """The webhook worker and its one ClientSession live as long as the app runs."""
     sandbox = app[sandbox_key]
+    # A warning when the order is random, so that a failing test's captured log shows the seed.
+    level = logging.INFO if sandbox.settings.delivery == "exact" else logging.WARNING
+    log.log(level, "Stripe sandbox: webhook delivery %s", delivery_summary(sandbox.settings))
     # Always running: endpoints can be added through the API at any time.
     timeout = aiohttp.ClientTimeout(total=sandbox.settings.attempt_timeout)
     async with (

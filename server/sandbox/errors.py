@@ -48,7 +48,12 @@ def invalid_request(
 
 
 def resource_missing(kind: str, object_id: str, param: str = "id") -> StripeError:
-    """`kind` is Stripe's object name, as in "No such checkout.session: 'cs_test_...'"."""
+    """`kind` is Stripe's object name, as in "No such checkout.session: 'cs_test_...'".
+
+    For an id in the URL, `param` is the path parameter's name in Stripe's OpenAPI spec
+    (`/v1/payment_intents/{intent}` -> "intent"; Stripe answers a missing PaymentIntent with
+    `"param": "intent"`): session, intent, charge, refund, dispute, webhook_endpoint, and "id"
+    for events and balance transactions."""
     return invalid_request(
         f"No such {kind}: '{object_id}'", param=param, code="resource_missing", status=404
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .delivery_plan import plan_delivery
 from .ids import new_id
 from .records import DeliveryState, Event, Origin
 from .render import Record, render
@@ -24,6 +25,7 @@ def emit(
         for endpoint in sandbox.store.webhook_endpoints.values()
         if endpoint.listens_to(event_type)
     ]
+    event_number = len(sandbox.store.events)
     event = Event(
         id=new_id("evt"),
         created=int(time.time()),
@@ -36,8 +38,11 @@ def emit(
     )
     sandbox.store.events[event.id] = event
     # Each endpoint gets its own delivery, retried on its own schedule.
-    for endpoint_id in listening:
-        sandbox.outbox.put(event.id, endpoint_id)
+    for endpoint_number, endpoint_id in enumerate(listening):
+        plan = plan_delivery(sandbox.settings, event_number, endpoint_number)
+        sandbox.outbox.put(
+            event.id, endpoint_id, delay=plan.first_delay, duplicate_delay=plan.duplicate_delay
+        )
     return event
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -14,7 +14,7 @@ from .card_form import FormErrors, parse_bank_debit, parse_card
 from .checkout import SessionNotOpen
 from .instruments import TEST_CARDS, TEST_IBANS
 from .keys import sandbox_key, templates_key
-from .payments import CardResult
+from .payments import CardOutcome, CardResult
 from .records import CheckoutSession
 
 # What Stripe's page tells the customer when 3-D Secure fails.
@@ -23,6 +23,8 @@ AUTHENTICATION_FAILED_FOR_CUSTOMER = (
     "method and try again."
 )
 _SUBMIT_LABELS = {"book": "Book", "donate": "Donate", "pay": "Pay", "auto": "Pay", None: "Pay"}
+# The query a declined payment redirects to: the page then shows why the last attempt failed.
+DECLINED = "declined"
 
 
 def render_page(
@@ -64,6 +66,10 @@ def _checkout_page(
     # The CVC is never echoed back; the rest is test data the customer may want to correct.
     submitted = {key: str(value) for key, value in (values or {}).items() if key != "cvc"}
     by_bank = submitted.get("payment_method") == "sepa_debit"
+    email, name = checkout.prefill(request.app[sandbox_key], session)
+    # The name the shop already knows starts both forms, as on Stripe's page; what the customer
+    # typed wins.
+    named = {"cardholder_name": name, "account_holder": name} if name else {}
     return render_page(
         request,
         "checkout.html",
@@ -73,9 +79,14 @@ def _checkout_page(
         submit_label=_SUBMIT_LABELS.get(session.submit_type, "Pay"),
         error=error,
         card_errors={} if by_bank else (field_errors or {}),
-        card_values={} if by_bank else submitted,
+        card_values=named if by_bank else {**named, **submitted},
         bank_errors=(field_errors or {}) if by_bank else {},
-        bank_values=submitted if by_bank else {},
+        bank_values={**named, **submitted} if by_bank else named,
+        by_bank=by_bank,
+        prefilled_email=email,
+        saved_cards=checkout.saved_cards(request.app[sandbox_key], session),
+        offers_to_save=checkout.offers_to_save(session),
+        save_ticked=submitted.get("save_payment_method") == "1",
         test_cards=TEST_CARDS.values(),
         test_ibans=TEST_IBANS.values(),
     )
@@ -88,7 +99,28 @@ def _after_payment(session: CheckoutSession) -> web.HTTPSeeOther:
 
 
 async def show_checkout(request: web.Request) -> web.Response:
-    return _checkout_page(request, _session_or_404(request))
+    session = _session_or_404(request)
+    failure = (
+        checkout.last_failure(request.app[sandbox_key], session)
+        if DECLINED in request.query
+        else None
+    )
+    return _checkout_page(request, session, error=_for_customer(failure))
+
+
+def _for_customer(failure: dict[str, Any] | None) -> str | None:
+    if failure is None:
+        return None
+    if failure.get("code") == "payment_intent_authentication_failure":
+        return AUTHENTICATION_FAILED_FOR_CUSTOMER
+    message: str = failure["message"]
+    return message
+
+
+def _after_decline(request: web.Request, session: CheckoutSession) -> web.HTTPSeeOther:
+    """Post/redirect/get: reloading the page that shows a decline must not pay again."""
+    url = request.app.router["page.checkout"].url_for(session_id=session.id)
+    return web.HTTPSeeOther(url.with_query({DECLINED: ""}))
 
 
 async def pay(request: web.Request) -> web.Response:
@@ -119,6 +151,15 @@ async def pay(request: web.Request) -> web.Response:
         except FormErrors as invalid:
             return _checkout_page(request, session, 400, field_errors=invalid.errors, values=form)
         raise _after_payment(session)
+    authenticate_url = public_url_for(request, "page.authenticate", session_id=session.id)
+    if "saved_payment_method" in form:
+        try:
+            outcome = checkout.pay_by_saved_card(
+                sandbox, session, str(form["saved_payment_method"]), authenticate_url
+            )
+        except FormErrors as invalid:
+            return _checkout_page(request, session, 400, error=str(invalid))
+        return _after_card(request, session, outcome)
     try:
         card = parse_card(
             str(form.get("card_number", "")),
@@ -130,16 +171,19 @@ async def pay(request: web.Request) -> web.Response:
         return _checkout_page(request, session, 400, field_errors=invalid.errors, values=form)
 
     name = str(form.get("cardholder_name", "")).strip() or None
-    authenticate_url = public_url_for(request, "page.authenticate", session_id=session.id)
-    outcome = checkout.pay_by_card(sandbox, session, card, email, name, authenticate_url)
+    save = form.get("save_payment_method") == "1"
+    outcome = checkout.pay_by_card(sandbox, session, card, email, name, authenticate_url, save)
+    return _after_card(request, session, outcome)
+
+
+def _after_card(request: web.Request, session: CheckoutSession, outcome: CardOutcome) -> NoReturn:
     if outcome.result is CardResult.SUCCEEDED:
         raise _after_payment(session)
     if outcome.result is CardResult.REQUIRES_ACTION:
         raise web.HTTPSeeOther(
             request.app.router["page.authenticate"].url_for(session_id=session.id).path
         )
-    assert outcome.decline is not None
-    return _checkout_page(request, session, 402, error=outcome.decline.message, values=form)
+    raise _after_decline(request, session)
 
 
 async def show_authentication(request: web.Request) -> web.Response:
@@ -171,7 +215,7 @@ async def authenticate(request: web.Request) -> web.Response:
         )
     if outcome.result is CardResult.SUCCEEDED:
         raise _after_payment(session)
-    return _checkout_page(request, session, 402, error=AUTHENTICATION_FAILED_FOR_CUSTOMER)
+    raise _after_decline(request, session)
 
 
 async def index(request: web.Request) -> web.Response:

@@ -14,6 +14,18 @@ class Behaviour(Enum):
     DISPUTE = "dispute"  # succeeds, then the cardholder disputes it
 
 
+class RefundLife(Enum):
+    """How a refund of a payment made with this card or account goes, as in Stripe's test mode."""
+
+    SUCCEEDS = "succeeds"  # succeeded at once
+    PENDING = "pending"  # pending, then succeeded after refund_settle_delay
+    FAILS = "fails"  # succeeded, then failed after refund_settle_delay: the money comes back
+
+
+# Why a refund to a test card fails, as Stripe reports it in `failure_reason`.
+REFUND_FAILURE_REASON = "expired_or_canceled_card"
+
+
 @dataclass(frozen=True)
 class Decline:
     """What the issuer answers: the API error's code and decline_code, and the charge's outcome."""
@@ -77,6 +89,7 @@ class KnownCard:
     decline: Decline | None = None
     funding: str = "credit"
     country: str = "US"
+    refund: RefundLife = RefundLife.SUCCEEDS
 
     @property
     def cvc_length(self) -> int:
@@ -115,6 +128,20 @@ TEST_CARDS: dict[str, KnownCard] = {
             Behaviour.DISPUTE,
             "Succeeds, then a fraudulent dispute is opened",
         ),
+        KnownCard(
+            "4000000000007726",
+            "visa",
+            Behaviour.SUCCEED,
+            "Succeeds; a refund of it is pending, then succeeds",
+            refund=RefundLife.PENDING,
+        ),
+        KnownCard(
+            "4000000000005126",
+            "visa",
+            Behaviour.SUCCEED,
+            "Succeeds; a refund of it succeeds, then fails",
+            refund=RefundLife.FAILS,
+        ),
     )
 }
 
@@ -130,6 +157,8 @@ PAYMENT_METHOD_TOKENS: dict[str, str] = {
     "pm_card_chargeDeclinedIncorrectCvc": "4000000000000127",
     "pm_card_chargeDeclinedProcessingError": "4000000000000119",
     "pm_card_createDispute": "4000000000000259",
+    "pm_card_pendingRefund": "4000000000007726",
+    "pm_card_refundFail": "4000000000005126",
 }
 
 

@@ -18,6 +18,8 @@ class Delivery:
     endpoint_id: str = field(compare=False)
     # A duplicate re-sends a delivered event, as Stripe occasionally does; it is never retried.
     duplicate: bool = field(default=False, compare=False)
+    # Seconds after this delivery succeeds that its duplicate follows; None: no duplicate.
+    duplicate_delay: float | None = field(default=None, compare=False)
 
 
 class Outbox:
@@ -27,16 +29,27 @@ class Outbox:
         self._changed = asyncio.Event()
 
     def put(
-        self, event_id: str, endpoint_id: str, *, delay: float = 0.0, duplicate: bool = False
+        self,
+        event_id: str,
+        endpoint_id: str,
+        *,
+        delay: float = 0.0,
+        duplicate: bool = False,
+        duplicate_delay: float | None = None,
     ) -> None:
         delivery = Delivery(
-            time.time() + delay, next(self._sequence), event_id, endpoint_id, duplicate
+            time.time() + delay,
+            next(self._sequence),
+            event_id,
+            endpoint_id,
+            duplicate,
+            duplicate_delay,
         )
         heapq.heappush(self._heap, delivery)
         self._changed.set()
 
     def pop_due(self, now: float) -> list[Delivery]:
-        """Every delivery due by `now`, in the order their events were queued."""
+        """Every delivery due by `now`, in the order they came due (then were queued)."""
         due: list[Delivery] = []
         while self._heap and self._heap[0].due <= now:
             due.append(heapq.heappop(self._heap))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from . import disputes
+from . import balance, disputes
 from .errors import DOCS
 from .events import emit
 from .ids import client_secret, new_id
@@ -174,6 +174,7 @@ def confirm_card(
     charge = _new_charge(sandbox, intent, method, "succeeded", _approved_outcome("normal"))
     charge.three_d_secure = authenticated
     _succeed(sandbox, intent, charge.id)
+    _charge_succeeded(sandbox, charge)
     emit(sandbox, "charge.succeeded", charge, origin)
     emit(sandbox, "payment_intent.succeeded", intent, origin)
     if profile is not None and profile.behaviour is Behaviour.DISPUTE:
@@ -220,6 +221,7 @@ def settle_bank_debit(sandbox: Sandbox, intent: PaymentIntent) -> bool:
     if account.succeeds:
         charge.status = "succeeded"
         _succeed(sandbox, intent, charge.id)
+        _charge_succeeded(sandbox, charge)
         emit(sandbox, "charge.succeeded", charge, AUTOMATIC)
         emit(sandbox, "payment_intent.succeeded", intent, AUTOMATIC)
         return True
@@ -286,6 +288,32 @@ def _new_charge(
     sandbox.store.charges[charge.id] = charge
     intent.latest_charge_id = charge.id
     return charge
+
+
+def _charge_succeeded(sandbox: Sandbox, charge: Charge) -> None:
+    """A receipt now; the balance transaction a few seconds later, as Stripe settles it."""
+    charge.receipt_url = f"{sandbox.settings.public_url}/receipts/payment/{charge.id}"
+    charge_id = charge.id
+    sandbox.timers.call_later(
+        sandbox.settings.scaled(sandbox.settings.balance_transaction_delay),
+        f"balance transaction of {charge_id}",
+        lambda: record_balance_transaction(sandbox, charge_id),
+    )
+
+
+def record_balance_transaction(sandbox: Sandbox, charge_id: str) -> None:
+    """The charge's money reaches the balance, less Stripe's fee: `charge.updated` says so."""
+    charge = sandbox.store.charges[charge_id]
+    if charge.balance_transaction_id is not None:
+        return
+    charge.balance_transaction_id = balance.record_charge(sandbox, charge).id
+    emit(
+        sandbox,
+        "charge.updated",
+        charge,
+        AUTOMATIC,
+        previous_attributes={"balance_transaction": None},
+    )
 
 
 def _succeed(sandbox: Sandbox, intent: PaymentIntent, charge_id: str) -> None:

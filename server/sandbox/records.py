@@ -60,10 +60,37 @@ class CheckoutSession:
     payment_intent_id: str | None = None
     customer_details_email: str | None = None
     customer_details_name: str | None = None
+    customer_id: str | None = None
+    # "always": Checkout makes a Customer when the session completes; "if_required" (Stripe's
+    # default in payment mode): none is made for a one-off payment.
+    customer_creation: str | None = None
+    # `saved_payment_method_options`: whether the page offers to save the card ("enabled"), and
+    # which saved cards it offers back, by their `allow_redisplay` (None: Stripe's ["always"]).
+    payment_method_save: str | None = None
+    allow_redisplay_filters: list[str] | None = None
+    # The customer ticked "save my card": it is attached to the Customer when the payment succeeds.
+    save_requested: bool = False
 
     @property
     def amount_total(self) -> int:
         return sum(item.amount_total for item in self.line_items)
+
+    @property
+    def has_saved_payment_method_options(self) -> bool:
+        return self.payment_method_save is not None or self.allow_redisplay_filters is not None
+
+
+@dataclass
+class Customer:
+    """Who pays: Checkout pre-fills its page with the customer's email and name."""
+
+    id: str
+    created: int
+    email: str | None
+    name: str | None
+    phone: str | None
+    description: str | None
+    metadata: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -97,6 +124,10 @@ class PaymentMethod:
     billing_name: str | None = None
     # The test card number or IBAN that decides what happens; None for a real (live) card number.
     instrument: str | None = None
+    # The Customer it is saved to, and whether Checkout may offer it back to them ("always":
+    # saved with the customer's consent on the page; "limited", "unspecified": not by default).
+    customer_id: str | None = None
+    allow_redisplay: str = "unspecified"
 
 
 @dataclass
@@ -140,6 +171,10 @@ class Charge:
     amount_refunded: int = 0
     disputed: bool = False
     three_d_secure: bool = False
+    # Set a few seconds after the charge succeeds, announced by `charge.updated`.
+    balance_transaction_id: str | None = None
+    # The sandbox's receipt page, once the charge succeeded.
+    receipt_url: str | None = None
 
     @property
     def paid(self) -> bool:
@@ -161,6 +196,33 @@ class Refund:
     reason: str | None
     metadata: dict[str, str]
     status: str = "succeeded"
+    # "card" or "sepa_debit": what the money goes back to.
+    payment_method_type: str = "card"
+    failure_reason: str | None = None
+    balance_transaction_id: str | None = None
+    # The balance transaction that put a failed refund's amount back.
+    failure_balance_transaction_id: str | None = None
+
+
+@dataclass
+class BalanceTransaction:
+    """Money moving on the account's balance: a charge (less Stripe's fee), a refund, a reversal."""
+
+    id: str
+    created: int
+    amount: int
+    currency: str
+    fee: int
+    fee_details: list[dict[str, Any]]
+    type: str  # "charge", "refund" or "refund_failure"
+    source_id: str
+    description: str | None
+    # When the money can be paid out; the transaction is "pending" until then.
+    available_on: int
+
+    @property
+    def net(self) -> int:
+        return self.amount - self.fee
 
 
 # fmt: off

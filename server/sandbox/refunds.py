@@ -1,16 +1,18 @@
-"""Refunds: what may be refunded, with Stripe's refusals, and the events a refund sends."""
+"""Refunds: what may be refunded, with Stripe's refusals, their life (pending, failed), and events."""
 
 from __future__ import annotations
 
 import time
 
+from . import balance
 from .errors import invalid_request
 from .events import changed_attributes, emit
 from .ids import new_id
+from .instruments import REFUND_FAILURE_REASON, TEST_CARDS, RefundLife
 from .money import format_amount
 from .params import set_values
-from .records import Charge, Origin, Refund
-from .render_payments import render_charge
+from .records import AUTOMATIC, Charge, Origin, PaymentMethod, Refund
+from .render_payments import render_charge, render_refund
 from .state import Sandbox
 
 
@@ -78,6 +80,8 @@ def create_refund(
             limit = f"unrefunded amount on charge ({format_amount(remaining, charge.currency)})"
         raise invalid_request(f"Refund amount ({asked}) is greater than {limit}", param="amount")
 
+    method = store.payment_methods[charge.payment_method_id]
+    life = refund_life(method)
     refund = Refund(
         id=new_id("re"),
         created=int(time.time()),
@@ -87,12 +91,17 @@ def create_refund(
         payment_intent_id=charge.payment_intent_id,
         reason=reason,
         metadata=set_values(metadata),
+        status="pending" if life is RefundLife.PENDING else "succeeded",
+        payment_method_type=method.type,
     )
+    # The amount leaves the balance at once, pending or not, as at Stripe.
+    refund.balance_transaction_id = balance.record_refund(sandbox, refund).id
     before = render_charge(store, charge)
     store.refunds[refund.id] = refund
     charge.amount_refunded += amount
     after = render_charge(store, charge)
     emit(sandbox, "refund.created", refund, origin)
+    # Stripe sends charge.refunded when a refund is made, also one that is still pending.
     emit(
         sandbox,
         "charge.refunded",
@@ -100,4 +109,41 @@ def create_refund(
         origin,
         previous_attributes=changed_attributes(before, after),
     )
+    if life is not RefundLife.SUCCEEDS:
+        refund_id = refund.id
+        sandbox.timers.call_later(
+            sandbox.settings.scaled(sandbox.settings.refund_settle_delay),
+            f"settle refund {refund_id}",
+            lambda: settle_refund(sandbox, refund_id, life),
+        )
     return refund
+
+
+def refund_life(method: PaymentMethod) -> RefundLife:
+    """Bank debit refunds are pending first; a test card says how its refunds go."""
+    if method.type == "sepa_debit":
+        return RefundLife.PENDING
+    card = TEST_CARDS.get(method.instrument or "")
+    return card.refund if card is not None else RefundLife.SUCCEEDS
+
+
+def settle_refund(sandbox: Sandbox, refund_id: str, life: RefundLife) -> None:
+    """The pending refund succeeds, or the succeeded one fails and its amount goes back on the
+    charge; each sends refund.updated and charge.refund.updated, a failure also refund.failed."""
+    refund = sandbox.store.refunds[refund_id]
+    before = render_refund(refund)
+    if life is RefundLife.PENDING and refund.status == "pending":
+        refund.status = "succeeded"
+    elif life is RefundLife.FAILS and refund.status == "succeeded":
+        charge = sandbox.store.charges[refund.charge_id]
+        refund.status = "failed"
+        refund.failure_reason = REFUND_FAILURE_REASON
+        refund.failure_balance_transaction_id = balance.record_refund_failure(sandbox, refund).id
+        charge.amount_refunded -= refund.amount
+    else:
+        return
+    previous = changed_attributes(before, render_refund(refund))
+    emit(sandbox, "refund.updated", refund, AUTOMATIC, previous_attributes=previous)
+    emit(sandbox, "charge.refund.updated", refund, AUTOMATIC, previous_attributes=previous)
+    if refund.status == "failed":
+        emit(sandbox, "refund.failed", refund, AUTOMATIC, previous_attributes=previous)

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from .balance import render_balance_transaction
 from .errors import invalid_request
-from .records import Charge, CheckoutSession, Dispute, PaymentIntent, PaymentMethod, Refund
+from .records import (
+    Charge,
+    CheckoutSession,
+    Customer,
+    Dispute,
+    PaymentIntent,
+    PaymentMethod,
+    Refund,
+)
 from .render_checkout import render_checkout_session, render_line_item
+from .render_customers import render_customer
 from .render_payments import (
     render_charge,
     render_dispute,
@@ -16,7 +26,7 @@ from .render_payments import (
 )
 from .store import Store
 
-Record = CheckoutSession | PaymentIntent | PaymentMethod | Charge | Refund | Dispute
+Record = CheckoutSession | PaymentIntent | PaymentMethod | Charge | Refund | Dispute | Customer
 
 
 def render(store: Store, record: Record) -> dict[str, Any]:
@@ -30,6 +40,8 @@ def render(store: Store, record: Record) -> dict[str, Any]:
         return render_charge(store, record)
     if isinstance(record, Refund):
         return render_refund(record)
+    if isinstance(record, Customer):
+        return render_customer(record)
     return render_dispute(store, record)
 
 
@@ -43,6 +55,8 @@ def line_items_list(session: CheckoutSession) -> dict[str, Any]:
 
 
 def _lookup(store: Store, kind: str, object_id: str) -> dict[str, Any]:
+    if kind == "balance_transaction":
+        return render_balance_transaction(store.balance_transactions[object_id])
     tables: dict[str, dict[str, Any]] = {
         "payment_intent": store.payment_intents,
         "payment_method": store.payment_methods,
@@ -56,8 +70,17 @@ EXPANDABLE: dict[str, dict[str, str]] = {
     "checkout.session": {"payment_intent": "payment_intent", "line_items": "line_items"},
     "payment_intent": {"latest_charge": "charge", "payment_method": "payment_method"},
     # Since API version 2022-11-15 a charge's refunds are only there when expanded.
-    "charge": {"payment_intent": "payment_intent", "refunds": "refunds"},
-    "refund": {"charge": "charge", "payment_intent": "payment_intent"},
+    "charge": {
+        "payment_intent": "payment_intent",
+        "refunds": "refunds",
+        "balance_transaction": "balance_transaction",
+    },
+    "refund": {
+        "charge": "charge",
+        "payment_intent": "payment_intent",
+        "balance_transaction": "balance_transaction",
+        "failure_balance_transaction": "balance_transaction",
+    },
     "dispute": {"charge": "charge", "payment_intent": "payment_intent"},
 }
 

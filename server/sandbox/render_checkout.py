@@ -75,8 +75,8 @@ def render_checkout_session(session: CheckoutSession) -> dict[str, Any]:
             "submit": None,
             "terms_of_service_acceptance": None,
         },
-        "customer": None,
-        "customer_creation": "if_required",
+        "customer": session.customer_id,
+        "customer_creation": session.customer_creation or "if_required",
         "customer_details": _customer_details(session),
         "customer_email": session.customer_email,
         "discounts": [],
@@ -109,11 +109,10 @@ def render_checkout_session(session: CheckoutSession) -> dict[str, Any]:
         "permissions": None,
         "phone_number_collection": {"enabled": False},
         "recovered_from": None,
-        "saved_payment_method_options": None,
+        "saved_payment_method_options": _saved_payment_method_options(session),
         "setup_intent": None,
         "shipping_address_collection": None,
         "shipping_cost": None,
-        "shipping_details": None,
         "shipping_options": [],
         "status": session.status,
         "submit_type": session.submit_type,
@@ -139,4 +138,14 @@ def _customer_details(session: CheckoutSession) -> dict[str, Any] | None:
         "phone": None,
         "tax_exempt": "none",
         "tax_ids": [],
+    }
+
+
+def _saved_payment_method_options(session: CheckoutSession) -> dict[str, Any] | None:
+    if not session.has_saved_payment_method_options:
+        return None
+    return {
+        "allow_redisplay_filters": session.allow_redisplay_filters or ["always"],
+        "payment_method_remove": None,
+        "payment_method_save": session.payment_method_save,
     }

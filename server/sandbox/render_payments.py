@@ -25,10 +25,10 @@ def render_payment_method(method: PaymentMethod) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": method.id,
         "object": "payment_method",
-        "allow_redisplay": "unspecified",
+        "allow_redisplay": method.allow_redisplay,
         "billing_details": _billing_details(method.billing_email, method.billing_name),
         "created": method.created,
-        "customer": None,
+        "customer": method.customer_id,
         "livemode": False,
         "metadata": {},
         "type": method.type,
@@ -92,7 +92,6 @@ def render_payment_intent(intent: PaymentIntent) -> dict[str, Any]:
         "customer": None,
         "description": intent.description,
         "excluded_payment_method_types": None,
-        "invoice": None,
         "last_payment_error": intent.last_payment_error,
         "latest_charge": intent.latest_charge_id,
         "livemode": False,
@@ -142,8 +141,8 @@ def render_charge(store: Store, charge: Charge) -> dict[str, Any]:
         "application": None,
         "application_fee": None,
         "application_fee_amount": None,
-        # The sandbox keeps no balance; Stripe would name a txn_ here once the charge succeeds.
-        "balance_transaction": None,
+        # Unexpanded, as Stripe sends it: a txn_ id a few seconds after the charge succeeds.
+        "balance_transaction": charge.balance_transaction_id,
         "billing_details": _billing_details(method.billing_email, method.billing_name),
         "calculated_statement_descriptor": "PAYDESK SANDBOX",
         "captured": charge.status != "failed",
@@ -156,7 +155,6 @@ def render_charge(store: Store, charge: Charge) -> dict[str, Any]:
         "failure_code": charge.failure_code,
         "failure_message": charge.failure_message,
         "fraud_details": {},
-        "invoice": None,
         "livemode": False,
         "metadata": dict(charge.metadata),
         "on_behalf_of": None,
@@ -168,7 +166,7 @@ def render_charge(store: Store, charge: Charge) -> dict[str, Any]:
         "radar_options": {},
         "receipt_email": charge.receipt_email,
         "receipt_number": None,
-        "receipt_url": None,
+        "receipt_url": charge.receipt_url,
         "refunded": charge.refunded,
         "review": None,
         "shipping": None,
@@ -243,29 +241,43 @@ def _payment_method_details(charge: Charge, method: PaymentMethod) -> dict[str, 
 
 
 def render_refund(refund: Refund) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "id": refund.id,
         "object": "refund",
         "amount": refund.amount,
-        "balance_transaction": None,
+        "balance_transaction": refund.balance_transaction_id,
         "charge": refund.charge_id,
         "created": refund.created,
         "currency": refund.currency,
-        "destination_details": {
-            "card": {
-                "reference_status": "pending",
-                "reference_type": "acquirer_reference_number",
-                "type": "refund",
-            },
-            "type": "card",
-        },
+        "destination_details": _destination_details(refund),
         "metadata": dict(refund.metadata),
         "payment_intent": refund.payment_intent_id,
+        "pending_reason": "processing" if refund.status == "pending" else None,
         "reason": refund.reason,
         "receipt_number": None,
         "source_transfer_reversal": None,
         "status": refund.status,
         "transfer_reversal": None,
+    }
+    if refund.status == "failed":
+        # Stripe sends these two only on a failed refund.
+        body["failure_balance_transaction"] = refund.failure_balance_transaction_id
+        body["failure_reason"] = refund.failure_reason
+    return body
+
+
+def _destination_details(refund: Refund) -> dict[str, Any] | None:
+    if refund.payment_method_type != "card":
+        return None  # Stripe's destination_details has no SEPA Debit variant
+    # The sandbox has no acquirer reference number to give; a failed refund will never have one.
+    reference_status = "unavailable" if refund.status == "failed" else "pending"
+    return {
+        "card": {
+            "reference_status": reference_status,
+            "reference_type": "acquirer_reference_number",
+            "type": "refund",
+        },
+        "type": "card",
     }
 
 
@@ -281,19 +293,28 @@ def render_dispute(store: Store, dispute: Dispute) -> dict[str, Any]:
         "charge": dispute.charge_id,
         "created": dispute.created,
         "currency": dispute.currency,
-        "evidence": dict(dispute.evidence),
+        # No network's enhanced evidence programme applies to a sandbox dispute.
+        "enhanced_eligibility_types": [],
+        "evidence": {**dispute.evidence, "enhanced_evidence": {}},
         "evidence_details": {
             "due_by": dispute.due_by,
+            "enhanced_eligibility": {},
             "has_evidence": any(value is not None for value in dispute.evidence.values()),
             "past_due": False,
             "submission_count": dispute.submission_count,
+            "submission_method": "manual" if dispute.submission_count else "not_submitted",
         },
         "is_charge_refundable": dispute.is_open and not charge.refunded,
         "livemode": False,
         "metadata": dict(dispute.metadata),
         "payment_intent": dispute.payment_intent_id,
         "payment_method_details": {
-            "card": {"brand": brand, "case_type": "chargeback", "network_reason_code": "10.4"},
+            "card": {
+                "brand": brand,
+                "case_type": "chargeback",
+                "network": brand,
+                "network_reason_code": "10.4",
+            },
             "type": "card",
         },
         "reason": dispute.reason,

@@ -6,8 +6,10 @@ from typing import TypeVar
 
 from .errors import resource_missing
 from .records import (
+    BalanceTransaction,
     Charge,
     CheckoutSession,
+    Customer,
     Dispute,
     Event,
     PaymentIntent,
@@ -31,6 +33,7 @@ class Store:
 
     def __init__(self) -> None:
         self.checkout_sessions: dict[str, CheckoutSession] = {}
+        self.customers: dict[str, Customer] = {}
         self.payment_intents: dict[str, PaymentIntent] = {}
         self.payment_methods: dict[str, PaymentMethod] = {}
         self.charges: dict[str, Charge] = {}
@@ -38,9 +41,13 @@ class Store:
         self.disputes: dict[str, Dispute] = {}
         self.events: dict[str, Event] = {}
         self.webhook_endpoints: dict[str, WebhookEndpoint] = {}
+        self.balance_transactions: dict[str, BalanceTransaction] = {}
 
     def checkout_session(self, object_id: str, param: str = "id") -> CheckoutSession:
         return _get(self.checkout_sessions, "checkout.session", object_id, param)
+
+    def customer(self, object_id: str, param: str = "id") -> Customer:
+        return _get(self.customers, "customer", object_id, param)
 
     def payment_intent(self, object_id: str, param: str = "id") -> PaymentIntent:
         return _get(self.payment_intents, "payment_intent", object_id, param)
@@ -63,6 +70,9 @@ class Store:
     def webhook_endpoint(self, object_id: str, param: str = "id") -> WebhookEndpoint:
         # Stripe names this object with a space in its "No such ..." message.
         return _get(self.webhook_endpoints, "webhook endpoint", object_id, param)
+
+    def balance_transaction(self, object_id: str, param: str = "id") -> BalanceTransaction:
+        return _get(self.balance_transactions, "balance_transaction", object_id, param)
 
     def refunds_of(self, charge_id: str) -> list[Refund]:
         return [refund for refund in self.refunds.values() if refund.charge_id == charge_id]

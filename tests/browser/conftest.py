@@ -20,7 +20,7 @@ from aiohttp import ClientSession, web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from server.app import create_app
-from server.config import load_config
+from server.config import SANDBOX_SECRET_KEY, load_config
 from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, DESKTOP, Paydesk, Problems, watch
 from tests.conftest import free_port
 
@@ -114,7 +114,7 @@ async def paydesk(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterat
     try:
         await web.TCPSite(runner, config.host, config.port).start()
         client = stripe.StripeClient(
-            "sk_test_x",
+            SANDBOX_SECRET_KEY,
             base_addresses={"api": f"{config.public_url}/_sandbox"},
             http_client=http_client,
             max_network_retries=0,

@@ -10,8 +10,12 @@ import stripe
 from aiohttp import ClientSession, web
 from playwright.async_api import BrowserContext, ConsoleMessage, Page
 
+from server.config import SANDBOX_SECRET_KEY
 from server.payments import Payment, get_payment
 from server.web.keys import db_key
+
+# The in-process sandbox's control routes take its secret key, the one paydesk presents.
+SANDBOX_AUTH = {"Authorization": f"Bearer {SANDBOX_SECRET_KEY}"}
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Flags this machine needs: no sandbox as root, no GPU, and no calls home on a closed network.
@@ -51,14 +55,16 @@ class Paydesk:
     async def run_timers(self, within: float = 600) -> int:
         """Fast-forward the sandbox: bank debit outcomes, disputes and expiries due within `within` s."""
         response = await self.http.post(
-            self.at("/_sandbox/_control/timers/run"), json={"within": within}
+            self.at("/_sandbox/_control/timers/run"), json={"within": within}, headers=SANDBOX_AUTH
         )
         assert response.status == 200, await response.text()
         return int((await response.json())["ran"])
 
     async def add_fault(self, **fault: object) -> None:
         """Make the sandbox's API fail or stall (see docs/sandbox.md, control routes)."""
-        response = await self.http.post(self.at("/_sandbox/_control/faults"), json=fault)
+        response = await self.http.post(
+            self.at("/_sandbox/_control/faults"), json=fault, headers=SANDBOX_AUTH
+        )
         assert response.status == 201, await response.text()
 
     async def refund(self, payment_id: str, amount: int | None = None) -> stripe.Refund:

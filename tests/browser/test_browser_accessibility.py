@@ -34,7 +34,6 @@ async def test_labels_names_and_contrast_on_every_page(
 ) -> None:
     problems.allow("status of 404")
     problems.allow("status of 400")
-    problems.allow("status of 402")
     found: dict[str, list[str]] = {}
     for name, url in (await customer_pages(paydesk, page)).items():
         await page.goto(url)

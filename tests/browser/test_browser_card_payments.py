@@ -56,9 +56,6 @@ async def test_paying_with_4242_turns_the_open_status_page_to_paid(
 async def test_a_declined_card_then_4242_in_the_same_checkout(
     paydesk: Paydesk, context: BrowserContext, page: Page, problems: Problems
 ) -> None:
-    problems.allow(
-        "status of 402"
-    )  # the hosted page answers a decline with 402, as Stripe's API does
     payment_id = await start_checkout(page, paydesk)
     checkout_url = page.url
     status = await open_status(context, paydesk, payment_id)
@@ -92,7 +89,6 @@ async def test_3d_secure_approved(paydesk: Paydesk, context: BrowserContext, pag
 async def test_3d_secure_failed_is_declined_and_can_be_retried(
     paydesk: Paydesk, context: BrowserContext, page: Page, problems: Problems
 ) -> None:
-    problems.allow("status of 402")
     payment_id = await start_checkout(page, paydesk)
     status = await open_status(context, paydesk, payment_id)
     await enter_card(page, THREE_D_SECURE)

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 import stripe
 from aiohttp import web
-from sandbox_helpers import SECRET, Harness, Receiver, StartSandbox, StartServer, free_port
+from sandbox_helpers import KEY, SECRET, Harness, Receiver, StartSandbox, StartServer, free_port
 
 from server.sandbox import SandboxSettings, create_sandbox_app
 
@@ -23,6 +23,7 @@ async def start_sandbox(aiohttp_server: StartServer) -> AsyncIterator[StartSandb
         port = free_port()
         if overrides.get("webhook_url") and "webhook_secrets" not in overrides:
             overrides["webhook_secrets"] = (SECRET,)
+        overrides.setdefault("secret_key", KEY)
         settings = SandboxSettings(public_url=f"http://127.0.0.1:{port}{mount}", **overrides)
         app = create_sandbox_app(settings)
         if mount:
@@ -32,7 +33,7 @@ async def start_sandbox(aiohttp_server: StartServer) -> AsyncIterator[StartSandb
         await aiohttp_server(app, port=port)
         http_client = stripe.AIOHTTPClient()
         client = stripe.StripeClient(
-            "sk_test_sandbox",
+            settings.secret_key,
             base_addresses={"api": settings.public_url},
             http_client=http_client,
             max_network_retries=retries,
@@ -62,5 +63,8 @@ async def receiver(aiohttp_server: StartServer) -> Receiver:
 
 @pytest.fixture
 async def delivering(start_sandbox: StartSandbox, receiver: Receiver) -> Harness:
-    """A sandbox that delivers webhooks to `receiver`, with a fast retry schedule."""
-    return await start_sandbox(webhook_url=receiver.url, retry_base_delay=0.05, retry_max_delay=0.2)
+    """A sandbox that delivers webhooks to `receiver`, with a fast retry schedule; in creation
+    order and once each, for the tests that compare what arrived with what was made."""
+    return await start_sandbox(
+        webhook_url=receiver.url, retry_base_delay=0.05, retry_max_delay=0.2, delivery="exact"
+    )

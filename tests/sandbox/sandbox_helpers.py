@@ -22,6 +22,8 @@ StartSandbox = Callable[..., Awaitable["Harness"]]
 StartServer = Callable[..., Awaitable[TestServer]]
 
 SECRET = "whsec_sandbox_tests_0123456789abcdef"
+# The secret key the test sandboxes take (unless a test gives its own); any other gets a 401.
+KEY = "sk_test_sandbox"
 OTHER_SECRET = "whsec_rotated_secret_fedcba9876543210"
 SUCCESS_URL = "http://shop.test/done?session={CHECKOUT_SESSION_ID}"
 CANCEL_URL = "http://shop.test/cancel"
@@ -143,7 +145,7 @@ class Harness:
 
     async def raw(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         """GET an API path and return the JSON as sent, without the SDK's conversions."""
-        headers = {"Authorization": "Bearer sk_test_sandbox"}
+        headers = {"Authorization": f"Bearer {self.settings.secret_key}"}
         url = self.base_url + path
         async with self.http.get(url, params=params or {}, headers=headers) as response:
             assert response.status == 200, await response.text()
@@ -151,7 +153,9 @@ class Harness:
             return body
 
     async def control(self, method: str, path: str, body: Any = None) -> Any:
-        async with self.http.request(method, self.base_url + path, json=body) as response:
+        headers = {"Authorization": f"Bearer {self.settings.secret_key}"}
+        url = self.base_url + path
+        async with self.http.request(method, url, json=body, headers=headers) as response:
             return await response.json()
 
     async def run_timers(self) -> int:

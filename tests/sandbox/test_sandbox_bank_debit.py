@@ -105,9 +105,53 @@ async def test_fast_forward_within_a_horizon_leaves_later_timers_pending(sandbox
         f"settle bank debit {(await _intent(sandbox, session.id)).id}",
         f"expire {session.id}",
     ]
-    assert (await sandbox.control("POST", "/_control/timers/run", {"within": 60}))["ran"] == 1
+    # The debit settles, and the balance transaction it schedules 3 s later comes too.
+    assert (await sandbox.control("POST", "/_control/timers/run", {"within": 60}))["ran"] == 2
     assert (await _intent(sandbox, session.id)).status == "succeeded"
     still = (await sandbox.control("GET", "/_control/timers"))["timers"]
     assert [timer["name"] for timer in still] == [f"expire {session.id}"]
     refused = await sandbox.control("POST", "/_control/timers/run", {"within": "soon"})
     assert "error" in refused
+
+
+def _in(currency: str) -> list[dict[str, object]]:
+    return [
+        {
+            "price_data": {
+                "currency": currency,
+                "unit_amount": 1000,
+                "product_data": {"name": "Poster"},
+            },
+            "quantity": 1,
+        }
+    ]
+
+
+@pytest.mark.parametrize("currency", ["usd", "gbp", "chf"])
+async def test_bank_debit_asked_for_outside_the_euro_is_stripes_error(
+    sandbox: Harness, currency: str
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        await sandbox.create_session(
+            line_items=_in(currency), payment_method_types=["card", "sepa_debit"]
+        )
+    error = refused.value
+    assert error.http_status == 400
+    assert error.param == "payment_method_types"
+    assert error.user_message == (
+        f"Invalid currency options ``{currency}``. The payment method `sepa_debit` only "
+        "supports the following currencies: ``eur``."
+    )
+    assert (await sandbox.client.v1.checkout.sessions.list_async()).data == []
+
+
+async def test_a_session_outside_the_euro_offers_cards_only(sandbox: Harness) -> None:
+    session = await sandbox.create_session(line_items=_in("usd"))
+    assert session.payment_method_types == ["card"]
+    page = await sandbox.get_page(session.url)
+    assert "bank debit" not in page.text
+    answer = await sandbox.pay_by_bank_debit(session.url, IBAN_SUCCEEDS)
+    assert answer.status == 400
+    assert await sandbox.event_types() == []
+    euro = await sandbox.create_session()
+    assert euro.payment_method_types == ["card", "sepa_debit"]

@@ -16,7 +16,7 @@ import stripe
 from sandbox_helpers import free_port
 
 from server.sandbox import SandboxSettings
-from server.sandbox.cli import KNOBS, build_parser, main
+from server.sandbox.cli import KNOBS, banner, build_parser, main, settings_from
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = "import sys; from server.sandbox.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -68,12 +68,19 @@ async def test_the_standalone_sandbox_serves_the_sdk() -> None:
         secret = re.search(r"STRIPE_WEBHOOK_SECRET=(whsec_\w+)", banner)
         assert secret is not None
         assert len(secret.group(1)) > 20
+        key = re.search(r"STRIPE_SECRET_KEY=(sk_test_\w+)", banner)
+        assert key is not None  # generated: nobody else's key works on it
+        assert re.search(r"Publishable key: +pk_test_\w{20,}", banner)
         await _wait_until_listening(base)
         http_client = stripe.AIOHTTPClient()
         client = stripe.StripeClient(
-            "sk_test_cli", base_addresses={"api": base}, http_client=http_client
+            key.group(1), base_addresses={"api": base}, http_client=http_client
         )
         try:
+            with pytest.raises(stripe.AuthenticationError):
+                await stripe.StripeClient(
+                    "sk_test_cli", base_addresses={"api": base}, http_client=http_client
+                ).v1.events.list_async()
             intent = await client.v1.payment_intents.create_async(
                 {
                     "amount": 1000,
@@ -115,7 +122,9 @@ def test_help_describes_the_flags(capsys: pytest.CaptureFixture[str]) -> None:
         "--public-url",
         "--webhook-url",
         "--webhook-secret",
-        "--shuffle",
+        "--delivery",
+        "--delivery-seed",
+        "--time-scale",
     ):
         assert flag in text
 
@@ -125,3 +134,26 @@ def test_a_bad_setting_is_an_error_that_names_it(capsys: pytest.CaptureFixture[s
         main(["--duplicate-rate", "2"])
     assert exited.value.code == 2
     assert "duplicate_rate: must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_secret_key_fixes_the_key_and_the_banner_shows_it() -> None:
+    args = build_parser().parse_args(["--secret-key", "sk_test_fixed_key_1234"])
+    settings = settings_from(args, ("whsec_0123456789",))
+    assert settings.secret_key == "sk_test_fixed_key_1234"
+    assert settings.publishable_key.startswith("pk_test_")
+    text = banner(settings, generated_secret=False)
+    assert "STRIPE_SECRET_KEY=sk_test_fixed_key_1234" in text
+    assert settings.publishable_key in text
+    # Without the flag, every start makes a key of its own.
+    generated = settings_from(build_parser().parse_args([]), ("whsec_0123456789",))
+    assert (
+        generated.secret_key
+        != settings_from(build_parser().parse_args([]), ("whsec_x1234567",)).secret_key
+    )
+
+
+def test_a_key_that_is_not_a_test_secret_key_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--secret-key", "sk_live_abcdef"])
+    assert exited.value.code == 2
+    assert "secret_key: 'sk_live_'... is not an sk_test_ key" in capsys.readouterr().err

@@ -178,3 +178,11 @@ def test_the_contract_check_can_fail() -> None:
     assert any(problem.startswith("status:") for problem in found)
     nested = {**fixture("checkout.session"), "automatic_tax": {"status": None}}
     assert "automatic_tax: 'enabled' is a required property" in problems("checkout.session", nested)
+
+
+async def test_a_customer_fits_its_schema(sandbox: Harness) -> None:
+    created = await sandbox.client.v1.customers.create_async(
+        {"email": "ada@example.com", "name": "Ada Lovelace"}
+    )
+    _check("customer", await sandbox.raw(f"/v1/customers/{created.id}"))
+    _check("customer", (await sandbox.raw("/v1/customers"))["data"][0])

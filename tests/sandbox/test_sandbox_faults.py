@@ -104,6 +104,8 @@ async def test_faults_can_break_the_hosted_page_too(sandbox: Harness) -> None:
     ],
 )
 async def test_bad_fault_requests_are_refused(sandbox: Harness, body: Any) -> None:
-    async with sandbox.http.post(sandbox.base_url + "/_control/faults", json=body) as response:
+    headers = {"Authorization": f"Bearer {sandbox.settings.secret_key}"}
+    url = sandbox.base_url + "/_control/faults"
+    async with sandbox.http.post(url, json=body, headers=headers) as response:
         assert response.status == 400
         assert "error" in await response.json()

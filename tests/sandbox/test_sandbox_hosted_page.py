@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
+import stripe
 from sandbox_helpers import (
     CANCEL_URL,
     DECLINED,
@@ -121,9 +123,12 @@ async def test_declining_cards_show_stripes_message_and_leave_the_session_open(
 ) -> None:
     session = await sandbox.create_session()
     answer = await sandbox.pay_by_card(session.url, number)
-    assert answer.status == 402
-    assert message in answer.text
-    assert 'role="alert"' in answer.text
+    assert answer.status == 303  # post/redirect/get: to the page that shows the decline
+    assert answer.location is not None
+    shown = await sandbox.get_page(sandbox.absolute(answer.location))
+    assert shown.status == 200
+    assert message in shown.text
+    assert 'role="alert"' in shown.text
     current = await sandbox.client.v1.checkout.sessions.retrieve_async(
         session.id, {"expand": ["payment_intent"]}
     )
@@ -146,7 +151,7 @@ async def test_declining_cards_show_stripes_message_and_leave_the_session_open(
 
 async def test_a_decline_then_a_good_card_pays_the_same_session(sandbox: Harness) -> None:
     session = await sandbox.create_session()
-    assert (await sandbox.pay_by_card(session.url, DECLINED)).status == 402
+    assert (await sandbox.pay_by_card(session.url, DECLINED)).status == 303
     answer = await sandbox.pay_by_card(session.url, VISA)
     assert answer.status == 303
     charges = await sandbox.client.v1.charges.list_async()
@@ -195,8 +200,10 @@ async def test_3d_secure_failed_leaves_the_session_open_for_another_try(sandbox:
     assert answer.location is not None
     challenge_url = sandbox.absolute(answer.location)
     failed = await sandbox.post_page(challenge_url, {"outcome": "fail"})
-    assert failed.status == 402
-    assert "unable to authenticate your payment method" in failed.text
+    assert failed.status == 303
+    assert failed.location is not None
+    shown = await sandbox.get_page(sandbox.absolute(failed.location))
+    assert "unable to authenticate your payment method" in shown.text
     current = await sandbox.client.v1.checkout.sessions.retrieve_async(
         session.id, {"expand": ["payment_intent"]}
     )
@@ -287,3 +294,90 @@ async def test_the_index_page_lists_sessions_events_and_deliveries(
     assert "checkout.session.completed" in page.text
     assert "delivered" in page.text
     assert receiver.url in page.text
+
+
+async def test_reloading_the_page_that_shows_a_decline_does_not_pay_again(
+    sandbox: Harness,
+) -> None:
+    session = await sandbox.create_session()
+    declined = await sandbox.pay_by_card(session.url, DECLINED)
+    assert declined.status == 303
+    assert declined.location == f"/pay/{session.id}?declined="
+    for _ in range(3):  # what the browser's reload sends: a GET
+        page = await sandbox.get_page(sandbox.absolute(declined.location))
+        assert page.status == 200
+        assert "Your card was declined." in page.text
+    charges = await sandbox.client.v1.charges.list_async()
+    assert [charge.status for charge in charges.data] == ["failed"]
+    assert await sandbox.event_types() == [
+        "payment_intent.created",
+        "charge.failed",
+        "payment_intent.payment_failed",
+    ]
+    # The form itself stays clean of the old decline, and a good card still pays.
+    fresh = await sandbox.get_page(session.url)
+    assert "Your card was declined." not in fresh.text
+    assert (await sandbox.pay_by_card(session.url, VISA)).status == 303
+    after = await sandbox.get_page(sandbox.absolute(declined.location))
+    assert "Your card was declined." not in after.text  # paid: nothing left to retry
+
+
+def _for_customer(**overrides: Any) -> dict[str, Any]:
+    params = session_params(**overrides)
+    del params["customer_email"]  # Stripe takes `customer` or `customer_email`, not both
+    return params
+
+
+async def test_a_customers_email_and_name_are_pre_filled(sandbox: Harness) -> None:
+    customer = await sandbox.client.v1.customers.create_async(
+        {"email": "ada@example.com", "name": "Ada Lovelace"}
+    )
+    session = await sandbox.client.v1.checkout.sessions.create_async(
+        _for_customer(customer=customer.id)
+    )
+    assert (session.customer, session.customer_email) == (customer.id, None)
+    page = await sandbox.get_page(session.url)
+    assert "Email <strong>ada@example.com</strong>" in page.text
+    assert 'name="email"' not in page.text  # known, so not asked again
+    assert re.search(r'name="cardholder_name" type="text" value="Ada Lovelace"', page.text)
+    assert re.search(r'name="account_holder" type="text" value="Ada Lovelace"', page.text)
+    assert '<details class="bank-debit">' in page.text  # pre-filled, still folded away
+
+    assert (await sandbox.pay_by_card(session.url, VISA)).status == 303
+    paid = await sandbox.client.v1.checkout.sessions.retrieve_async(session.id)
+    assert (paid.customer_details.email, paid.customer_details.name) == (
+        "ada@example.com",
+        "Ada Lovelace",
+    )
+
+
+async def test_customer_email_alone_pre_fills_the_email_but_no_name(sandbox: Harness) -> None:
+    session = await sandbox.create_session(customer_email="grace@example.com")
+    page = await sandbox.get_page(session.url)
+    assert "Email <strong>grace@example.com</strong>" in page.text
+    assert re.search(r'name="cardholder_name" type="text"[^>]*>', page.text)
+    assert 'name="cardholder_name" type="text" value=' not in page.text
+
+
+async def test_what_the_customer_types_wins_over_the_pre_filled_name(sandbox: Harness) -> None:
+    customer = await sandbox.client.v1.customers.create_async({"name": "Ada Lovelace"})
+    session = await sandbox.client.v1.checkout.sessions.create_async(
+        _for_customer(customer=customer.id)
+    )
+    form = {"card_number": DECLINED, "exp": "12/34", "cvc": "123", "cardholder_name": "A. King"}
+    await sandbox.post_page(session.url, form)
+    [charge] = (await sandbox.client.v1.charges.list_async()).data
+    assert charge.billing_details.name == "A. King"
+
+
+async def test_customer_and_customer_email_together_are_refused(sandbox: Harness) -> None:
+    customer = await sandbox.client.v1.customers.create_async({"email": "ada@example.com"})
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        await sandbox.create_session(customer=customer.id)
+    assert refused.value.user_message == (
+        "You may only specify one of these parameters: customer, customer_email."
+    )
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        await sandbox.client.v1.checkout.sessions.create_async(_for_customer(customer="cus_nope"))
+    assert (missing.value.code, missing.value.param) == ("resource_missing", "customer")
+    assert (await sandbox.client.v1.checkout.sessions.list_async()).data == []

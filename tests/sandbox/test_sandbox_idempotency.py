@@ -63,11 +63,12 @@ async def test_the_same_key_on_another_endpoint_is_an_idempotency_error(sandbox:
     assert "can only be used for the same endpoint" in (refused.value.user_message or "")
 
 
-async def test_keys_belong_to_one_api_key(sandbox: Harness) -> None:
+async def test_keys_belong_to_one_api_key(start_sandbox: StartSandbox) -> None:
+    sandbox = await start_sandbox(secret_key="sk_test_first", api_keys=("rk_test_second",))
     url = sandbox.base_url + "/v1/checkout/sessions"
     body = _form(session_params())
     ids = []
-    for key in ("sk_test_first", "sk_test_second"):
+    for key in ("sk_test_first", "rk_test_second"):
         headers = {**HEADERS, "Authorization": f"Bearer {key}", "Idempotency-Key": "shared"}
         async with sandbox.http.post(url, data=body, headers=headers) as response:
             assert response.status == 200
