@@ -63,7 +63,7 @@ class Process:
         return rss_kb(self.pid)
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
+        return tree_cpu_seconds(self.pid)
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -118,11 +118,13 @@ async def wait_until_up(proc: Process, path: str, within: float = 30.0) -> None:
     )
 
 
-def paydesk_env(db_path: Path, port: int, workdir: Path, **extra: str) -> dict[str, str]:
+def paydesk_env(
+    db_path: Path, port: int, workdir: Path, *, database_url: str = "", **extra: str
+) -> dict[str, str]:
     env = {
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "DATABASE_URL": f"sqlite:///{db_path}",
+        "DATABASE_URL": database_url or f"sqlite:///{db_path}",
         "LOG_LEVEL": "WARNING",
         # The highest value config accepts; a run stays under its burst.
         "CHECKOUT_RATE_LIMIT": "10000",
@@ -134,17 +136,27 @@ def paydesk_env(db_path: Path, port: int, workdir: Path, **extra: str) -> dict[s
     return env
 
 
-async def start_paydesk(db_path: Path, workdir: Path, **extra: str) -> Process:
+async def start_paydesk(
+    db_path: Path,
+    workdir: Path,
+    *,
+    database_url: str = "",
+    args: tuple[str, ...] = (),
+    name: str = "paydesk",
+    **extra: str,
+) -> Process:
+    """paydesk on `db_path` (or at `database_url`), started as `python run.py ARGS`."""
     port = free_port()
-    env = paydesk_env(db_path, port, workdir, **extra)
-    proc = _start("paydesk", [sys.executable, str(RUN_PY)], env, port, workdir)
+    env = paydesk_env(db_path, port, workdir, database_url=database_url, **extra)
+    proc = _start(name, [sys.executable, str(RUN_PY), *args], env, port, workdir)
     await wait_until_up(proc, "/healthz")
     return proc
 
 
 async def start_sandbox(workdir: Path, *flags: str) -> Process:
     port = free_port()
-    argv = [sys.executable, str(RUN_PY), "sandbox", "--port", str(port), *flags]
+    argv = [sys.executable, str(RUN_PY), "sandbox", "--port", str(port)]
+    argv += ["--secret-key", STRIPE_TEST_KEY, *flags]  # the sandbox takes only its own key
     proc = _start("sandbox", argv, {"PYTHONUNBUFFERED": "1"}, port, workdir)
     await wait_until_up(proc, "/")
     return proc
@@ -221,6 +233,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
+def tree_pids(pid: int) -> list[int]:
+    """A process and its descendants (`serve --workers N`: the parent and its workers)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            queue += [
+                int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            ]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and its descendants alive now, in seconds."""
+    total = 0.0
+    for member in tree_pids(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(member)
+    return total
+
+
 def _busy_jiffies() -> int:
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
@@ -234,12 +268,12 @@ class OtherLoad:
     def __init__(self, *pids: int) -> None:
         self.pids = (os.getpid(), *pids)
         self.busy0 = _busy_jiffies()
-        self.ours0 = sum(cpu_seconds(p) for p in self.pids)
+        self.ours0 = sum(tree_cpu_seconds(p) for p in self.pids)
         self.t0 = time.monotonic()
 
     def cores(self) -> float:
         busy = (_busy_jiffies() - self.busy0) / CLOCK_TICKS
-        ours = sum(cpu_seconds(p) for p in self.pids) - self.ours0
+        ours = sum(tree_cpu_seconds(p) for p in self.pids) - self.ours0
         return max(busy - ours, 0.0) / max(time.monotonic() - self.t0, 1e-9)
 
 
@@ -248,11 +282,11 @@ class CpuMeter:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.cpu0 = cpu_seconds(pid)
+        self.cpu0 = tree_cpu_seconds(pid)  # with its workers, if it has any
         self.t0 = time.monotonic()
 
     def share(self) -> float:
-        return (cpu_seconds(self.pid) - self.cpu0) / max(time.monotonic() - self.t0, 1e-9)
+        return (tree_cpu_seconds(self.pid) - self.cpu0) / max(time.monotonic() - self.t0, 1e-9)
 
 
 def fsync_ms(folder: Path, rounds: int = 300) -> float:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import proc
+from . import postgres, proc
 from .events import EventFactory, Seeded, seed_payments, webhook_request
 from .load import collector_paused
 from .report import save, summary_ms, table
@@ -39,6 +39,7 @@ class Changes:
         self.factory = factory
         self.port = port
         self.sent_at: dict[str, float] = {}
+        self.answered_at: dict[str, float] = {}
         self.webhook_latency: list[float] = []
 
     async def run(self, payments: list[Seeded], rate: float) -> None:
@@ -54,7 +55,8 @@ class Changes:
             sent = time.perf_counter()
             self.sent_at[payment.payment_id] = sent
             status, body = await conn.request(data)
-            self.webhook_latency.append(time.perf_counter() - sent)
+            self.answered_at[payment.payment_id] = time.perf_counter()
+            self.webhook_latency.append(self.answered_at[payment.payment_id] - sent)
             if status != 200 or b'"applied"' not in body:
                 raise RuntimeError(
                     f"webhook for {payment.payment_id} answered {status}: {body[:200]!r}"
@@ -108,25 +110,35 @@ async def _settled_rss(server: proc.Process, seconds: float = 3.0) -> int:
 
 
 async def _push_samples(
-    server: proc.Process, watchers: Watchers, factory: EventFactory, targets: list[Seeded]
+    server: proc.Process,
+    watchers: Watchers,
+    factory: EventFactory,
+    targets: list[Seeded],
+    writer: proc.Process | None = None,
 ) -> dict[str, Any]:
-    """Change each target payment once, at CHANGE_RATE, and time the frame each change causes."""
-    changes = Changes(factory, server.port)
+    """Change each target payment once, at CHANGE_RATE, and time the frame each change causes.
+    The webhooks go to `writer` when given (another process on the same database)."""
+    changes = Changes(factory, (writer or server).port)
     before = {p.payment_id: len(watchers.frames.get(p.payment_id, [])) for p in targets}
     cpu = proc.CpuMeter(server.pid)
-    other = proc.OtherLoad(server.pid)
+    # Across processes, the writer and the database are part of what is measured, not other load.
+    ours = (writer.pid, *postgres.server_pids()) if writer else ()
+    other = proc.OtherLoad(server.pid, *ours)
     with collector_paused():
         await changes.run(targets, CHANGE_RATE)
         await asyncio.sleep(0.5)
     cpu_share, other_cores = cpu.share(), other.cores()
-    latencies, missing = [], 0
+    latencies, after_answer, missing = [], [], 0
     for p in targets:
         arrived = watchers.frames.get(p.payment_id, [])[before[p.payment_id] :]
         if arrived:
             latencies.append(arrived[0] - changes.sent_at[p.payment_id])
+            # Negative when the frame came first: the process that applied it pushes, then answers.
+            after_answer.append(arrived[0] - changes.answered_at[p.payment_id])
         else:
             missing += 1
     return {"push": summary_ms(latencies), "webhook": summary_ms(changes.webhook_latency), "missing": missing,
+            "after_answer": summary_ms(after_answer),
             "cpu": round(cpu_share, 3), "other_load": round(other_cores, 2)}  # fmt: skip
 
 
@@ -351,6 +363,80 @@ async def run(
             "poll_interval_s": POLL_INTERVAL, "samples": samples}  # fmt: skip
 
 
+# -- across processes (PostgreSQL) ------------------------------------------------------------
+
+
+async def cross_process(
+    database_url: str, levels: tuple[int, ...] = (1, 1_000), samples: int = 200
+) -> dict[str, Any]:
+    """Two paydesk processes on one PostgreSQL database (a scratch one on the server at
+    `database_url`): watchers on A; each status change sent as a webhook to A itself, then to B,
+    so the frame reaches A through PostgreSQL's NOTIFY and A's change feed."""
+    proc.raise_open_files()
+    max_level = max(levels)
+    rows: list[dict[str, Any]] = []
+    with proc.scratch("push-pg") as work:
+        async with postgres.scratch_database(database_url, work) as url:
+            payments = await postgres.seed_payments(url, max_level + 4 * samples + 200)
+            procs = proc.Processes()
+            try:
+                limit = {"LIVE_MAX_CONNECTIONS": str(max_level + 1000)}
+                a = procs.add(
+                    await proc.start_paydesk(work / "a", work, database_url=url, name="a", **limit)
+                )
+                b = procs.add(await proc.start_paydesk(work / "b", work, database_url=url, name="b", **limit))  # fmt: skip
+                factory = EventFactory()
+                await _warm_up(a, factory, payments[-20:], False)
+                spare = payments[max_level:-20]
+                watchers = Watchers(a.port, deflate=False)
+                for level in levels:
+                    for via, writer in (("same process", a), ("other process", b)):
+                        if level == 1:
+                            latencies, hooks, after = [], [], []
+                            for payment in spare[: min(samples, 100)]:
+                                await watchers.connect([payment])
+                                one = await _push_samples(a, watchers, factory, [payment], writer)
+                                latencies.append(one["push"]["max_ms"] / 1000)
+                                hooks.append(one["webhook"]["max_ms"] / 1000)
+                                after.append(one["after_answer"]["max_ms"] / 1000)
+                                watchers.close([payment.payment_id])
+                            spare = spare[min(samples, 100) :]
+                            result = {"push": summary_ms(latencies), "webhook": summary_ms(hooks),
+                                      "after_answer": summary_ms(after), "missing": 0}  # fmt: skip
+                        else:
+                            await watchers.connect(
+                                [p for p in payments[:level] if p.payment_id not in watchers.open]
+                            )
+                            targets, spare = spare[:samples], spare[samples:]  # fmt: skip
+                            # The watched payments change: one watcher each, newly connected.
+                            await watchers.connect(targets)
+                            result = await _push_samples(a, watchers, factory, targets, writer)
+                            watchers.close([t.payment_id for t in targets])
+                        rows.append({"watchers": level, "webhook to": via, **result})
+                        print(f"  {level:>6} watchers, webhook to the {via}: push p50 {result['push']['p50_ms']:.2f} ms, "
+                              f"p99 {result['push']['p99_ms']:.2f} ms, missing {result['missing']}", flush=True)  # fmt: skip
+                watchers.close()
+            finally:
+                procs.stop_all()
+    return {"rows": rows, "change_rate": CHANGE_RATE, "samples": samples}
+
+
+def render_cross(result: dict[str, Any]) -> str:
+    rows = [
+        {"watchers": r["watchers"], "webhook to": r["webhook to"], "push p50 ms": r["push"]["p50_ms"],
+         "push p99 ms": r["push"]["p99_ms"], "push max ms": r["push"]["max_ms"],
+         "webhook p50 ms": r["webhook"]["p50_ms"], "webhook p99 ms": r["webhook"]["p99_ms"],
+         "after answer p50 ms": r["after_answer"]["p50_ms"],
+         "after answer p99 ms": r["after_answer"]["p99_ms"], "missing": r["missing"]}
+        for r in result["rows"]
+    ]  # fmt: skip
+    return table(
+        "Push on PostgreSQL, watchers on process A (webhook to A, or to B: then via NOTIFY)",
+        rows,
+        list(rows[0]),
+    )
+
+
 def render(result: dict[str, Any]) -> str:
     out = []
     for name in ("browser_like", "plain"):
@@ -397,7 +483,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--samples", type=int, default=200, help="status changes timed per level")
     parser.add_argument("--poll-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="a PostgreSQL server (postgresql://user@host/db): push across two processes on a"
+        " scratch database there (levels 1,1000 unless --levels says otherwise)",
+    )
     args = parser.parse_args(argv)
+    if args.database_url:
+        levels = args.levels if args.levels != LEVELS else (1, 1_000)
+        result = asyncio.run(cross_process(args.database_url, levels, args.samples))
+        result["machine"] = proc.machine()
+        print(render_cross(result))
+        print(f"saved {save('push-postgresql', result)}")
+        return result
     result = asyncio.run(run(args.levels, args.samples, args.poll_seconds))
     result["machine"] = proc.machine()
     print(render(result))

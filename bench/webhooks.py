@@ -17,7 +17,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from . import proc
+from . import postgres, proc
 from .events import EventFactory, card_payment_stream, count_rows, seed_payments, webhook_request
 from .load import Outcome, closed_loop, open_loop
 from .report import save, summary_ms, table
@@ -190,6 +190,130 @@ async def run(
             "duration_s": duration, "duplicate_share": DUPLICATE_SHARE}  # fmt: skip
 
 
+async def run_backends(
+    database_url: str,
+    processes: tuple[int, ...] = (1, 2),
+    duration: float = 8.0,
+    levels: tuple[int, ...] = LEVELS,
+    open_loop_seconds: float = 15.0,
+) -> dict[str, Any]:
+    """The same load against paydesk on SQLite (one process), then on PostgreSQL at
+    `database_url` (a server: each target gets a scratch database on it) with each number of
+    processes (`serve --workers N`, one port), in one run. Every target talks to one standalone
+    sandbox, as workers must (the in-process sandbox would be one per worker)."""
+    proc.raise_open_files()
+    rows: list[dict[str, Any]] = []
+    stored: dict[str, int] = {}
+    per_level = int(6000 * (duration + 1) / 3)
+    total = per_level * len(levels) + int(OPEN_LOOP_RATE * (open_loop_seconds + 1) / 3) + 100
+    targets = [("sqlite", 1)] + [("postgresql", n) for n in processes]
+    with proc.scratch("backends") as work:
+        procs = proc.Processes()
+        try:
+            sandbox = procs.add(await proc.start_sandbox(work))
+            stripe = {"STRIPE_API_BASE": sandbox.base, "STRIPE_SECRET_KEY": proc.STRIPE_TEST_KEY}
+            for backend, count in targets:
+                name = f"{backend} x{count}"
+                async with contextlib.AsyncExitStack() as stack:
+                    database = work / f"{backend}-{count}.db"
+                    url = ""
+                    if backend == "sqlite":
+                        proc.migrate(database, work)
+                        payments = seed_payments(database, total)
+                    else:
+                        url = await stack.enter_async_context(
+                            postgres.scratch_database(database_url, work)
+                        )
+                        payments = await postgres.seed_payments(url, total)
+                    args = ("serve", "--workers", str(count)) if count > 1 else ()
+                    paydesk = await proc.start_paydesk(
+                        database, work, database_url=url, args=args, name=name, **stripe
+                    )
+                    try:
+                        rows += await _levels(name, paydesk, payments, levels, per_level, duration)
+                        rest = payments[len(levels) * per_level :]
+                        rows.append(await _open(name, paydesk, rest, open_loop_seconds))
+                    finally:
+                        paydesk.stop()
+                    stored[name] = (
+                        count_rows(database, "stripe_events")
+                        if backend == "sqlite"
+                        else await postgres.count_rows(url, "stripe_events")
+                    )
+        finally:
+            procs.stop_all()
+    return {"rows": rows, "stored_events": stored, "duration_s": duration,
+            "duplicate_share": DUPLICATE_SHARE, "targets": [f"{b} x{n}" for b, n in targets]}  # fmt: skip
+
+
+async def _levels(
+    name: str,
+    paydesk: proc.Process,
+    payments: list[Any],
+    levels: tuple[int, ...],
+    per_level: int,
+    duration: float,
+) -> list[dict[str, Any]]:
+    rows = []
+    for index, level in enumerate(levels):
+        chunk = payments[index * per_level : (index + 1) * per_level]
+        feed = Feed(EventFactory(), chunk, paydesk.port, seed=level)
+        meters = _Meters(paydesk)
+        outcome = await closed_loop(paydesk.port, feed, concurrency=level, duration=duration)
+        rows.append(meters.row(name, f"c={level}", outcome))
+        _progress(rows[-1])
+    return rows
+
+
+async def _open(
+    name: str, paydesk: proc.Process, payments: list[Any], seconds: float
+) -> dict[str, Any]:
+    feed = Feed(EventFactory(), payments, paydesk.port, seed=99)
+    meters = _Meters(paydesk)
+    outcome = await open_loop(paydesk.port, feed, rate=OPEN_LOOP_RATE, duration=seconds)
+    row = meters.row(name, f"{OPEN_LOOP_RATE:.0f}/s open", outcome)
+    _progress(row)
+    return row
+
+
+class _Meters:
+    """paydesk's CPU (all its processes), the database server's, and everyone else's."""
+
+    def __init__(self, paydesk: proc.Process) -> None:
+        self.cpu = proc.CpuMeter(paydesk.pid)
+        self.db = postgres.ServerCpu()
+        self.other = proc.OtherLoad(paydesk.pid, *postgres.server_pids())
+
+    def row(self, name: str, load: str, outcome: Outcome) -> dict[str, Any]:
+        db, cpu = self.db.cores(), self.cpu.share()
+        row = _row(name, load, outcome, cpu, self.other.cores())
+        # Answers of 200 per second: under overload, refusals (503) are answered fast too.
+        ok_rate = row["ok"] / outcome.elapsed if outcome.elapsed else 0.0
+        return row | {
+            "ok/s": round(ok_rate, 1),
+            "db cpu": round(db, 2),
+            "cpu us/ok": round(cpu / ok_rate * 1e6) if ok_rate else None,
+        }
+
+
+def render_backends(result: dict[str, Any]) -> str:
+    columns = [c for c in COLUMNS if not c.startswith("wal") and c != "cpu us/event"]
+    columns.insert(columns.index("events/s") + 1, "ok/s")
+    columns.insert(columns.index("cpu") + 1, "db cpu")
+    columns.insert(columns.index("db cpu") + 1, "cpu us/ok")
+    return "\n".join(
+        [
+            table(
+                "Webhook ingestion by database and processes (cpu = paydesk cores, all its"
+                " processes; db cpu = PostgreSQL server cores; other load = everything else)",
+                result["rows"],
+                columns,
+            ),
+            f"events stored: {result['stored_events']}",
+        ]
+    )
+
+
 def _progress(row: dict[str, Any]) -> None:
     wal = (
         f"  wal peak {row['wal peak MB']} MB, end {row['wal end MB']} MB"
@@ -242,6 +366,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--levels", type=lambda s: tuple(int(x) for x in s.split(",")), default=LEVELS
     )
     parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="a PostgreSQL server (postgresql://user@host/db): compare paydesk on SQLite and on"
+        " PostgreSQL (a scratch database there) instead of paydesk and the reference",
+    )
+    parser.add_argument(
+        "--processes",
+        type=lambda s: tuple(int(x) for x in s.split(",")),
+        default=(1, 2),
+        help="with --database-url: the numbers of paydesk processes to measure on PostgreSQL",
+    )
+    parser.add_argument(
         "--saturate",
         type=float,
         default=0.0,
@@ -249,6 +385,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="then c=64 against paydesk alone for this long, e.g. 120 (WAL size under sustained load)",
     )
     args = parser.parse_args(argv)
+    if args.database_url:
+        result = asyncio.run(
+            run_backends(args.database_url, args.processes, args.duration, args.levels)
+        )
+        result["machine"] = proc.machine()
+        print(render_backends(result))
+        print(f"saved {save('webhooks-backends', result)}")
+        return result
     result = asyncio.run(run(args.duration, args.levels, saturate_seconds=args.saturate))
     result["machine"] = proc.machine()
     print(render(result))

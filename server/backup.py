@@ -61,6 +61,12 @@ async def back_up(config: Config, path: Path, keep: int | None = None) -> Path:
     The copy is written under a `.partial` name and takes its own name only once SQLite's
     integrity check passed, so a file with the final name is always a sound copy.
     """
+    if config.postgresql_url:
+        raise BackupRefused(
+            "paydesk backup copies SQLite's file; this paydesk stores its data in PostgreSQL. "
+            "Back that up with PostgreSQL's own tool, e.g. "
+            'pg_dump --format=custom --file=paydesk.dump "$DATABASE_URL" (docs/operations.md)'
+        )
     target = plan_target(path, keep, datetime.now(UTC))
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
     partial.unlink(missing_ok=True)  # left by a backup that was killed mid-way

@@ -1,4 +1,4 @@
-"""SQLite access: a writer thread that group-commits short transactions, a reader, WAL checkpoints, migrations."""
+"""The storage interface, and SQLite behind it: a writer thread that group-commits, a reader, WAL checkpoints, migrations."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import re
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import aiosqlite
 
@@ -30,16 +31,46 @@ CHECK_EVERY = 1.0  # seconds a write check's answer is reused: health checks cos
 CHECK_TIMEOUT = 2.0  # seconds a write check waits before calling the database unwritable
 # Errors that say the disk, not the write, is at fault: writes wait until space returns.
 _DISK_ERRORS = {sqlite3.SQLITE_FULL: "the disk is full", sqlite3.SQLITE_IOERR: "disk I/O error"}
-# The driver's types, named here so that only this module imports the SQLite driver.
-Connection = sqlite3.Connection  # the writer's connection, handed to every write
-Row = sqlite3.Row  # what reads return (aiosqlite's Row is sqlite3's)
-DatabaseError = sqlite3.Error  # the base of every error the driver raises
-Work = Callable[[Connection], Any]
+# The base of every error a database raises; the PostgreSQL driver's errors are raised as these.
+DatabaseError = sqlite3.Error
+IntegrityError = sqlite3.IntegrityError
 _Outcome = tuple[Any, BaseException | None]
+
+
+class Row(Protocol):
+    """A row as reads and writes return it: by column name or position, and its column names."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+    def keys(self) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __len__(self) -> int: ...
+
+
+class Cursor(Protocol):
+    """What `Connection.execute` returns: the rows, and how many rows a change touched."""
+
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The connection a write's `work` gets, inside its transaction; `?` placeholders."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor: ...
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor: ...
+
+
+Work = Callable[[Connection], Any]
 
 
 class DatabaseUnwritable(sqlite3.OperationalError):
     """Writes are refused until the disk takes them again; nothing was written. Retry later."""
+
+
+UNKNOWN_FREE_BYTES = -1  # a database on another server: its disk is watched there, not here
 
 
 @dataclass(frozen=True)
@@ -47,7 +78,7 @@ class WriteCheck:
     """Whether a tiny write commits now, and the room the database has on its disk."""
 
     problem: str  # why writes fail; empty when they commit
-    free_bytes: int  # free space on the database's file system, for this process's user
+    free_bytes: int  # free space on the database's file system, for this process's user; or -1
     wal_bytes: int  # the write-ahead log beside the database file
 
     @property
@@ -65,8 +96,66 @@ def disk_problem(exc: BaseException) -> str | None:
     return _DISK_ERRORS.get(code & 0xFF)  # the primary code; extended ones add the detail
 
 
-class Database:
-    """The payment store. Writes go through `write`, which commits whole or not at all."""
+class Database(ABC):
+    """The payment store. Writes go through `write`, which commits whole or not at all.
+
+    Two implementations: SQLite (`SQLiteDatabase`, below) and PostgreSQL (`server.postgresql`).
+    Domain code sees only this interface and writes SQL both accept, with `?` placeholders.
+    """
+
+    dialect: ClassVar[str]
+    # Whether other processes may use the database at the same time (then work is claimed).
+    shared: ClassVar[bool] = False
+    # Appended to a SELECT that claims rows for this process; SQLite's one writer needs none.
+    skip_locked: ClassVar[str] = ""
+
+    @classmethod
+    async def open(cls, path: Path, *, wal_limit_bytes: int = WAL_LIMIT_BYTES) -> Database:
+        """The SQLite database at `path` (created if missing)."""
+        return await SQLiteDatabase.open(path, wal_limit_bytes=wal_limit_bytes)
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None: ...
+
+    @abstractmethod
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]: ...
+
+    @abstractmethod
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in a transaction; its result once committed. A cancelled caller's write still commits."""
+
+    @abstractmethod
+    async def check_writes(self) -> WriteCheck: ...
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a query."""
+
+    @abstractmethod
+    async def migrate(self, folder: Path) -> list[str]:
+        """Apply the numbered SQL files not applied yet, each in its own transaction; their names."""
+
+    @abstractmethod
+    def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        """Held by one process at a time: yields True when this one holds `name`, False when another does."""
+
+    @abstractmethod
+    def free_bytes(self) -> int: ...
+
+    @abstractmethod
+    def wal_bytes(self) -> int: ...
+
+    @abstractmethod
+    async def backup_to(self, target: Path) -> list[str]: ...
+
+
+class SQLiteDatabase(Database):
+    """The payment store in one SQLite file, for one process: one writer, group commit, WAL."""
+
+    dialect = "sqlite"
 
     def __init__(
         self,
@@ -97,9 +186,10 @@ class Database:
         self._check: WriteCheck | None = None
         self._checked_at = -float("inf")
         self._checking: asyncio.Future[str] | None = None
+        self._held: set[str] = set()
 
     @classmethod
-    async def open(cls, path: Path, *, wal_limit_bytes: int = WAL_LIMIT_BYTES) -> Database:
+    async def open(cls, path: Path, *, wal_limit_bytes: int = WAL_LIMIT_BYTES) -> SQLiteDatabase:
         path.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         async with contextlib.AsyncExitStack() as undo:  # closes what was opened if a step fails
@@ -132,14 +222,14 @@ class Database:
     # Each read runs to its end in one call on the reader's thread. Reads of several coroutines
     # share the reader: a cursor left half-read between awaits would hold its snapshot open, and
     # another coroutine's read after a commit would still see the database from before it.
-    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         rows = await self._reader.execute_fetchall(sql, tuple(params))
         return next(iter(rows), None)
 
-    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
-    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in a transaction and return its result once that transaction has committed.
 
         `work` is a plain function: it runs on the writer's thread and must not touch the event
@@ -303,8 +393,19 @@ class Database:
                 log.warning("WAL checkpoint failed: %s", exc)
 
     async def ping(self) -> None:
-        """Raise if the database cannot answer a query."""
         await self.fetch_one("SELECT count(*) FROM schema_migrations")
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        # One process owns a SQLite file, so holding a name within this process is enough.
+        if name in self._held:
+            yield False
+            return
+        self._held.add(name)
+        try:
+            yield True
+        finally:
+            self._held.discard(name)
 
     async def backup_to(self, target: Path) -> list[str]:
         """Copy the database to the new file `target` while writers go on; the copy's integrity problems.
@@ -373,7 +474,7 @@ def _commit_batch(
     return outcomes, _file_size(wal_path)
 
 
-def _touch(conn: sqlite3.Connection) -> None:
+def _touch(conn: Connection) -> None:
     """The smallest write that commits a page: the header's user_version, set to what it is."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     conn.execute(f"PRAGMA user_version = {int(version)}")

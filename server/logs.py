@@ -18,6 +18,10 @@ SETUP_TOKEN = re.compile(r"(/admin/setup/|[?&]token=)[^\s\"'?&#/]+")
 # The one logger allowed to show a setup token: it prints the link the operator must open.
 SETUP_LINK_LOGGER = "server.console.startup"
 STRIPE_SDK_LOGGER = "stripe"
+# Loggers whose DEBUG lines carry customers' data: the Stripe SDK logs whole request and response
+# bodies (emails, names, addresses); aiosqlite logs each query with its parameters. Their INFO
+# lines and above say all an operator needs.
+CHATTY_LOGGERS = (STRIPE_SDK_LOGGER, "aiosqlite")
 
 
 def redact(text: str, *, setup_tokens: bool = True) -> str:
@@ -139,8 +143,5 @@ def setup_logging(level: str, log_format: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # The Stripe SDK logs whole request and response bodies at DEBUG: customers' emails, names
-    # and addresses. Its INFO lines (method, URL, status) say all an operator needs.
-    logging.getLogger(STRIPE_SDK_LOGGER).setLevel(
-        max(logging.getLevelNamesMapping()[level], logging.INFO)
-    )
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.getLevelNamesMapping()[level], logging.INFO))

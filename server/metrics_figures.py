@@ -26,7 +26,7 @@ async def outbox_figures(db: Database) -> OutboxFigures:
     """Mail waiting and mail given up on; through the (status, next_attempt_at) index, so sent
     mail, however much of it, is never read."""
     rows = await db.fetch_all(
-        "SELECT status, count(*), min(created_at), total(attempts) FROM outbox"
+        "SELECT status, count(*), min(created_at), sum(attempts) FROM outbox"
         " WHERE status IN ('pending', 'failed') GROUP BY status"
     )
     by_status = {str(row[0]): row for row in rows}

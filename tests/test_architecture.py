@@ -23,7 +23,13 @@ CONSOLE_WEB = (
     "server.console.state",
     "server.console.views",
 )
-DRIVERS = ("sqlite3", "aiosqlite")
+# Each database driver, and the storage modules that may import it: SQLite's in db.py;
+# PostgreSQL's in postgresql.py and in the change feed, its LISTEN connection.
+DRIVERS = {
+    "sqlite3": {"server.db"},
+    "aiosqlite": {"server.db"},
+    "asyncpg": {"server.postgresql", "server.change_feed"},
+}
 
 
 def layer(module: str) -> int:
@@ -117,9 +123,10 @@ def test_nothing_imports_a_higher_layer(module: str) -> None:
     assert upward == set(), f"{module} (layer {layer(module)}) imports {sorted(upward)}"
 
 
-def test_only_the_database_module_imports_the_sqlite_driver() -> None:
-    users = {m for m, targets in GRAPH.items() if set(DRIVERS) & targets}
-    assert {m for m in users if not m.startswith("server.sandbox")} == {"server.db"}
+@pytest.mark.parametrize("driver", sorted(DRIVERS))
+def test_each_database_driver_is_imported_by_its_storage_module_only(driver: str) -> None:
+    users = {m for m, targets in GRAPH.items() if driver in targets}
+    assert {m for m in users if not m.startswith("server.sandbox")} <= DRIVERS[driver]
 
 
 def test_the_sandbox_and_paydesk_meet_only_over_http() -> None:

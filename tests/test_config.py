@@ -78,7 +78,7 @@ def test_live_key_is_live_mode() -> None:
         ({"PORT": "eighty"}, "PORT", "number from 1 to 65535"),
         ({"PORT": "70000"}, "PORT", "number from 1 to 65535"),
         ({"PUBLIC_URL": "pay.example.com"}, "PUBLIC_URL", "https://pay.example.com"),
-        ({"DATABASE_URL": "postgres://localhost/x"}, "DATABASE_URL", "sqlite:///"),
+        ({"DATABASE_URL": "mysql://localhost/x"}, "DATABASE_URL", "sqlite:///"),
         ({"CATALOG": "/nonexistent/catalog.toml"}, "CATALOG", "no file"),
         ({"STRIPE_SECRET_KEY": "pk_test_abc"}, "STRIPE_SECRET_KEY", "sk_test_"),
         ({"STRIPE_SECRET_KEY": TEST}, "STRIPE_WEBHOOK_SECRET", "whsec_"),

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import WSServerHandshakeError, web
@@ -14,7 +15,14 @@ from aiohttp.test_utils import TestClient
 from server.console.sessions import open_session, password_hasher, set_password
 from server.console.throttle import LoginThrottle
 from server.web.keys import db_key
-from tests.conftest import count_rows
+from tests.conftest import (
+    POSTGRESQL,
+    REQUIRE_POSTGRESQL,
+    count_rows,
+    emptied_test_database,
+    free_port,
+    postgresql_problem,
+)
 from tests.console_helpers import (
     FAST,
     PASSWORD,
@@ -207,6 +215,53 @@ async def test_wrong_passwords_from_one_client_do_not_lock_out_another(
         allow_redirects=False,
     )
     assert response.status == 303
+
+
+def shared_postgresql_url() -> str:
+    """This run's PostgreSQL database, emptied: for two app instances to share, as two processes."""
+    problem = postgresql_problem()
+    if problem is not None:
+        if REQUIRE_POSTGRESQL:
+            pytest.fail(f"PAYDESK_REQUIRE_POSTGRESQL=1 but {problem}")
+        pytest.skip(problem)
+    return urlsplit(POSTGRESQL)._replace(path="/" + emptied_test_database()).geturl()
+
+
+@pytest.fixture
+def postgresql_url() -> str:
+    return shared_postgresql_url()
+
+
+async def test_with_several_processes_wrong_passwords_count_in_every_one(
+    aiohttp_server: Any, aiohttp_client: Any, app_env: dict[str, str], postgresql_url: str
+) -> None:
+    env = {**app_env, "DATABASE_URL": postgresql_url}
+    a = await start_console(aiohttp_server, aiohttp_client, env)
+    b = await start_console(aiohttp_server, aiohttp_client, env, PORT=str(free_port()))
+    await set_password(a.server.app[db_key], PASSWORD, password_hasher(FAST))
+    forms = {id(c): await form_of(c, "/admin/login") for c in (a, b)}
+
+    async def attempt(client: TestClient, password: str, who: str) -> Any:
+        return await client.post(
+            "/admin/login",
+            data={**forms[id(client)], "password": password},
+            headers={"X-Forwarded-For": who},  # through the proxy on loopback
+            allow_redirects=False,
+        )
+
+    attacker, operator = "198.51.100.66", "203.0.113.10"
+    statuses = [(await attempt(c, "guess", attacker)).status for c in (a, b, a, b, a, b)]
+    assert statuses == [401] * 5 + [429]  # five in all, wherever they landed
+    refused = await attempt(a, "guess", attacker)
+    assert refused.status == 429
+    # The same attempts an hour's quarter allows, refilled as it passes: one every 3 minutes.
+    assert 0 < int(refused.headers["Retry-After"]) <= 180
+    # The operator's right password in one process forgives their wrong ones in the other.
+    for _ in range(4):
+        assert (await attempt(a, "typo", operator)).status == 401
+    assert (await attempt(b, PASSWORD, operator)).status == 303
+    statuses = [(await attempt(a, "typo", operator)).status for _ in range(5)]
+    assert statuses == [401] * 5
 
 
 async def test_a_burst_of_guesses_gets_only_five_password_checks(console: TestClient) -> None:

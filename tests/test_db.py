@@ -1,4 +1,4 @@
-"""The writer: concurrent writes commit together, a failing one undoes only itself, none is cut short."""
+"""Writes: concurrent ones all commit, a failing one undoes only itself, none is cut short (both backends)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,24 @@ from pathlib import Path
 import pytest
 
 from server.db import Database
+from server.storage import open_database
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> Database:
+async def db(database_url: str, tmp_path: Path) -> Database:
+    """On each backend: the SQLite file w.db, or a fresh PostgreSQL database."""
+    if database_url.startswith("sqlite"):
+        database = await Database.open(tmp_path / "w.db")
+    else:
+        database = await open_database(database_url)
+    await database.write(lambda conn: conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+    yield database  # type: ignore[misc]
+    await database.close()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> Database:
+    """SQLite's writer alone: group commit, checkpoints."""
     database = await Database.open(tmp_path / "w.db")
     await database.write(lambda conn: conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
     yield database  # type: ignore[misc]
@@ -45,15 +59,16 @@ async def test_a_failing_write_undoes_only_itself(db: Database) -> None:
         conn.execute("INSERT INTO t VALUES ('half')")
         conn.execute("INSERT INTO t VALUES ('a')")  # duplicate key: fails after one insert
 
+    await db.write(insert("a"))  # committed first: on PostgreSQL writes run side by side
     outcomes = await asyncio.gather(
-        db.write(insert("a")),
+        db.write(insert("c")),
         db.write(half_then_fail),
         db.write(insert("b")),
         return_exceptions=True,
     )
-    assert outcomes[0] == "a" and outcomes[2] == "b"
+    assert outcomes[0] == "c" and outcomes[2] == "b"
     assert isinstance(outcomes[1], sqlite3.IntegrityError)
-    assert await keys(db) == ["a", "b"]  # no 'half'
+    assert await keys(db) == ["a", "b", "c"]  # no 'half'
 
 
 async def test_a_result_is_returned_only_after_commit(db: Database) -> None:
@@ -76,7 +91,10 @@ async def test_a_cancelled_caller_still_commits(db: Database) -> None:
     with pytest.raises(asyncio.CancelledError):
         await caller
     await db.write(insert("after"))
-    assert await keys(db) == ["after", "slow"]
+    # SQLite commits in order; PostgreSQL runs the two side by side, the slow one ending later.
+    async with asyncio.timeout(5):
+        while await keys(db) != ["after", "slow"]:
+            await asyncio.sleep(0.01)
 
 
 async def test_a_read_after_a_write_sees_it_while_others_are_reading(db: Database) -> None:
@@ -127,8 +145,9 @@ async def test_a_slow_write_leaves_the_event_loop_free(db: Database) -> None:
     assert await keys(db) == ["slow"]
 
 
-async def test_writes_queued_during_a_commit_share_the_next_one(db: Database) -> None:
+async def test_writes_queued_during_a_commit_share_the_next_one(sqlite_db: Database) -> None:
     """Group commit: callers that arrive while a batch is on disk go together in the next."""
+    db = sqlite_db
     release = threading.Event()
     statements: list[str] = []
     await db.write(lambda conn: conn.set_trace_callback(statements.append))
@@ -149,8 +168,11 @@ async def test_writes_queued_during_a_commit_share_the_next_one(db: Database) ->
     assert len(await keys(db)) == 10
 
 
-async def test_committed_writes_reach_the_database_file(db: Database, tmp_path: Path) -> None:
+async def test_committed_writes_reach_the_database_file(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
     """The WAL is copied into the file by checkpoints on their own connection (no commit does it)."""
+    db = sqlite_db
     for i in range(20):
         await db.write(insert(f"c{i:02d}"))
 

@@ -250,7 +250,8 @@ async def _timeline(
     client: TestClient, payment_id: str = flows.PAYMENT_ID
 ) -> list[tuple[str, str]]:
     rows = await client.server.app[db_key].fetch_all(
-        "SELECT type, outcome FROM stripe_events WHERE payment_id = ? ORDER BY rowid", (payment_id,)
+        "SELECT type, outcome FROM stripe_events WHERE payment_id = ? ORDER BY received_at",
+        (payment_id,),
     )
     return [(row["type"], row["outcome"]) for row in rows]
 

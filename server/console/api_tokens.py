@@ -57,11 +57,11 @@ async def create_api_token(db: Database, name: str) -> tuple[ApiToken, str]:
 
     def work(conn: Connection) -> int:
         cursor = conn.execute(
-            "INSERT INTO console_api_tokens (name, prefix, token_hash, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO console_api_tokens (name, prefix, token_hash, created_at) VALUES (?, ?, ?, ?)"
+            " RETURNING id",
             (name, secret[:SHOWN_PREFIX], digest(secret), stamp),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return int(cursor.fetchone()[0])
 
     token_id = await db.write(work)
     return ApiToken(token_id, name, secret[:SHOWN_PREFIX], stamp, None, None), secret

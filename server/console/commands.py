@@ -126,7 +126,7 @@ def _day(stamp_ms: int | None) -> str:
 
 def _with_db(config: Config, work: Callable[[Database], Awaitable[T]]) -> T:
     async def run() -> T:
-        async with migrated_database(config.database_path) as db:
+        async with migrated_database(config.database) as db:
             return await work(db)
 
     return asyncio.run(run())

@@ -162,7 +162,11 @@ def _search(q: str) -> tuple[list[str], list[Any]]:
     if EMAIL.match(q):  # a whole address: exact, case-insensitive, on an index
         return ["customer_email = ? COLLATE NOCASE"], [q]
     pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return ["(customer_name LIKE ? ESCAPE '\\' OR customer_email LIKE ? ESCAPE '\\')"], [
+    # lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+    pattern = pattern.lower()
+    return [
+        "(lower(customer_name) LIKE ? ESCAPE '\\' OR lower(customer_email) LIKE ? ESCAPE '\\')"
+    ], [
         pattern,
         pattern,
     ]

@@ -25,6 +25,8 @@ from .timeline import mail_state
 
 DAY_MS = 24 * 60 * 60 * 1000
 WEBHOOK_ALERT_AFTER_S = 600  # the WEBHOOK_ALERT_AFTER default
+# Rows created since a moment; CASE, not a sum of booleans, which PostgreSQL does not add up.
+COUNT_SINCE = "coalesce(sum(CASE WHEN created_at >= ? THEN 1 ELSE 0 END), 0)"
 
 
 async def load_dashboard(db: Database, now: int) -> Dashboard:
@@ -33,7 +35,7 @@ async def load_dashboard(db: Database, now: int) -> Dashboard:
     failed = [str(s) for s in FAILED]
     # Failed: declined or a failed debit, or expired after a declined try (the decline stays in the facts).
     counts = await db.fetch_one(
-        f"SELECT {', '.join('coalesce(sum(created_at >= ?), 0)' for _ in starts)} FROM payments"  # noqa: S608
+        f"SELECT {', '.join(COUNT_SINCE for _ in starts)} FROM payments"  # noqa: S608
         " WHERE created_at >= ? AND (status IN (?, ?)"
         " OR (status = ? AND json_extract(facts, '$.decline') IS NOT NULL))",
         (*starts, min(starts), *failed, str(Status.EXPIRED)),
@@ -107,7 +109,7 @@ class Storage:
 
 async def load_storage(db: Database, warning_bytes: int) -> Storage:
     check = await db.check_writes()
-    return Storage(check, check.free_bytes < warning_bytes)
+    return Storage(check, 0 <= check.free_bytes < warning_bytes)  # -1: PostgreSQL's own disk
 
 
 async def load_health(
@@ -118,7 +120,7 @@ async def load_health(
     alarm = await webhook_alarm(db, now, alert_after_s, stats.mismatch_streak(alert_after_s))
     last = await db.fetch_one("SELECT * FROM stripe_events ORDER BY received_at DESC LIMIT 1")
     counts = await db.fetch_one(
-        "SELECT coalesce(sum(payment_id IS NOT NULL), 0), coalesce(sum(payment_id IS NULL), 0)"
+        "SELECT count(payment_id), count(*) - count(payment_id)"
         " FROM stripe_events WHERE received_at >= ? AND outcome = 'ignored'",
         (since,),
     )
@@ -128,8 +130,8 @@ async def load_health(
         (since,),
     )
     mail = await db.fetch_one(
-        "SELECT coalesce(sum(status = 'pending' AND attempts = 0), 0),"
-        " coalesce(sum(status = 'pending' AND attempts > 0), 0),"
+        "SELECT coalesce(sum(CASE WHEN status = 'pending' AND attempts = 0 THEN 1 ELSE 0 END), 0),"
+        " coalesce(sum(CASE WHEN status = 'pending' AND attempts > 0 THEN 1 ELSE 0 END), 0),"
         " (SELECT count(*) FROM outbox WHERE status = 'failed'),"
         " min(created_at) FROM outbox WHERE status = 'pending'"
     )

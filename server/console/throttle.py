@@ -8,6 +8,10 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Protocol
+
+from ..db import Database
+from ..shared_limits import SharedRateLimiter
 
 MAX_TRACKED_CLIENTS = 10_000
 # argon2id takes 64 MiB and ~50 ms per check: two at a time keep a spray of wrong passwords
@@ -16,6 +20,20 @@ CONCURRENT_CHECKS = 2
 # Beyond this many sign-ins waiting for a check, new ones are told to retry in a moment rather
 # than queue without end. Nothing is counted against them: it is not a lock, only "busy".
 MAX_WAITING = 200
+SHARED_NAME = "console-login"  # the limit's name in the shared_limits table
+
+
+class LoginAttempts(Protocol):
+    """Where a client's sign-in attempts are counted."""
+
+    async def retry_after(self, client: str) -> int:
+        """0 when the client may try now, else whole seconds until it may."""
+
+    async def admit(self, client: str) -> int:
+        """Count an attempt and return 0, or return the whole seconds until the client may try."""
+
+    async def succeeded(self, client: str) -> None:
+        """The right password: the client's failures are forgiven."""
 
 
 class LoginThrottle:
@@ -62,6 +80,15 @@ class LoginThrottle:
     def succeeded(self, client: str) -> None:
         self._attempts.pop(client, None)
 
+    def attempts(self, db: Database) -> LoginAttempts:
+        """Where attempts are counted: in the database when several processes share it (an
+        operator's guesses reach every process alike), else in this process."""
+        if db.shared:
+            return SharedAttempts(
+                SharedRateLimiter(db, SHARED_NAME, self.failures, period_s=self.window)
+            )
+        return InProcessAttempts(self)
+
     def busy(self) -> bool:
         """True when so many sign-ins wait for a check that a new one should retry in a moment."""
         return self._checks.locked() and self._waiting >= self._max_waiting
@@ -89,3 +116,40 @@ class LoginThrottle:
     def _forget_quiet(self) -> None:
         cutoff = self._clock() - self.window
         self._attempts = {c: d for c, d in self._attempts.items() if d and d[-1] > cutoff}
+
+
+class InProcessAttempts:
+    """The throttle's own count, in this process's memory."""
+
+    def __init__(self, throttle: LoginThrottle) -> None:
+        self._throttle = throttle
+
+    async def retry_after(self, client: str) -> int:
+        return self._throttle.retry_after(client)
+
+    async def admit(self, client: str) -> int:
+        return self._throttle.admit(client)
+
+    async def succeeded(self, client: str) -> None:
+        self._throttle.succeeded(client)
+
+
+class SharedAttempts:
+    """The count in the database: a bucket of `failures` attempts per client, refilled over the
+    window, emptied by wrong passwords in any process and filled again by a right one."""
+
+    def __init__(self, limiter: SharedRateLimiter) -> None:
+        self._limiter = limiter
+
+    async def retry_after(self, client: str) -> int:
+        return _whole_seconds(await self._limiter.wait_s(client))
+
+    async def admit(self, client: str) -> int:
+        return _whole_seconds(await self._limiter.acquire(client))
+
+    async def succeeded(self, client: str) -> None:
+        await self._limiter.forgive(client)
+
+
+def _whole_seconds(wait_s: float) -> int:
+    return max(1, math.ceil(wait_s)) if wait_s > 0 else 0

@@ -8,6 +8,7 @@ import shutil
 from ..config import Config
 from ..db import Database, DatabaseError, migration_files
 from ..package_data import migrations_folder
+from ..storage import open_database
 from .report import Finding, fail, ok, warn
 
 # Below this, SQLite cannot be trusted to finish a write; the DISK_WARNING_MB warning comes first.
@@ -15,6 +16,8 @@ FAIL_BELOW_MB = 50
 
 
 async def check_database(config: Config, program: str) -> list[Finding]:
+    if config.postgresql_url:
+        return await _check_postgresql(config, program)
     path = config.database_path
     if not path.is_file():
         return [
@@ -53,6 +56,29 @@ async def check_database(config: Config, program: str) -> list[Finding]:
     return [ok("database", f"{path} is writable and migrated")]
 
 
+async def _check_postgresql(config: Config, program: str) -> list[Finding]:
+    where = config.database_label
+    try:
+        db = await open_database(config.database)
+    except DatabaseError as exc:
+        return [fail("database", f"{where}: {exc}; check DATABASE_URL and that PostgreSQL runs")]
+    try:
+        write = await db.check_writes()
+        pending = await _pending_migrations(db)
+    finally:
+        await db.close()
+    if not write.writable:
+        return [fail("database", f"{where}: a test write failed ({write.problem})")]
+    if pending:
+        return [
+            warn(
+                "database",
+                f"{where}: {len(pending)} migration(s) not applied yet: run `{program} migrate`",
+            )
+        ]
+    return [ok("database", f"{where} answers, takes writes and is migrated")]
+
+
 async def _pending_migrations(db: Database) -> list[str]:
     try:
         rows = await db.fetch_all("SELECT version FROM schema_migrations")
@@ -63,6 +89,8 @@ async def _pending_migrations(db: Database) -> list[str]:
 
 
 def check_disk(config: Config) -> list[Finding]:
+    if config.postgresql_url:
+        return [ok("disk", "the data is in PostgreSQL: watch its server's disk there")]
     folder = config.database_path.parent
     if not folder.is_dir():
         return []  # the database check already says the database is missing

@@ -27,7 +27,7 @@ ERROR_WIDTH = 60  # the last error column is cut to this; the full text is in th
 
 async def show_outbox(config: Config) -> int:
     """List pending and failed mail: what is waiting, how often it was tried, and why it failed."""
-    async with migrated_database(config.database_path) as db:
+    async with migrated_database(config.database) as db:
         rows = await outbox.undelivered(db)
     if not rows:
         print("No pending or failed mail: everything queued has been sent.")
@@ -45,7 +45,7 @@ async def show_outbox(config: Config) -> int:
 
 async def resend_mail(config: Config, payment_id: str, kind: str = MailKind.RECEIPT) -> int:
     """Queue another copy of a payment's mail of `kind`: the one way to send a mail twice."""
-    async with migrated_database(config.database_path) as db:
+    async with migrated_database(config.database) as db:
         try:
             outbox_id, key = await outbox.queue_copy(db, payment_id, outbox.mail_kind(kind))
         except outbox.ResendRefused as exc:

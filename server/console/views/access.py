@@ -60,6 +60,13 @@ def _refused(
     return response
 
 
+def _too_many(request: web.Request, next_url: str | None, wait_s: int) -> web.Response:
+    message = (
+        f"Too many wrong passwords from your connection. Try again in {minutes_to_wait(wait_s)}."
+    )
+    return _refused(request, next_url, 429, wait_s, message)
+
+
 @public
 async def login_form(request: web.Request) -> web.Response:
     return _login_page(request, setup_needed=not await has_password(request.app[db_key]))
@@ -74,16 +81,16 @@ async def login_submit(request: web.Request) -> web.Response:
     next_url = safe_next(str(form.get("next", "")))
     if not await has_password(db):
         return _login_page(request, error=SETUP_NEEDED, next_url=next_url, status=409)
-    wait = throttle.retry_after(client)
-    if wait:
-        message = (
-            f"Too many wrong passwords from your connection. Try again in {minutes_to_wait(wait)}."
-        )
-        return _refused(request, next_url, 429, wait, message)
+    attempts = throttle.attempts(db)  # in the database when several processes share it
+    if wait := await attempts.retry_after(client):
+        return _too_many(request, next_url, wait)
     if throttle.busy():
         # Not counted against anyone: many sign-ins from elsewhere are waiting for their check.
         return _refused(request, next_url, 503, BUSY_WAIT_S, BUSY)
-    throttle.admit(client)  # counted now, before the check, so a burst gets no more checks
+    # Counted now, before the check, so a burst gets no more checks; with several processes
+    # another attempt may have taken the last one since the look above.
+    if wait := await attempts.admit(client):
+        return _too_many(request, next_url, wait)
     password = form.get("password")
     async with throttle.checking():
         right = isinstance(password, str) and await check_password(db, password)
@@ -91,7 +98,7 @@ async def login_submit(request: web.Request) -> web.Response:
         return _login_page(
             request, error="That password is not right.", next_url=next_url, status=401
         )
-    throttle.succeeded(client)
+    await attempts.succeeded(client)
     settings = request.app[console_key].settings
     await prune_sessions(
         db, idle_seconds=settings.session_idle_seconds, max_seconds=settings.session_max_seconds

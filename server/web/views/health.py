@@ -10,7 +10,8 @@ from aiohttp import web
 
 from ...clock import now_ms
 from ...db import DatabaseError
-from ...webhooks import webhook_alarm
+from ...stripe_gateway import API_VERSION
+from ...webhooks import VERSIONS_WINDOW_MS, api_version_advice, other_api_versions, webhook_alarm
 from ..keys import config_key, db_key, webhook_stats_key
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,9 @@ async def healthz(request: web.Request) -> web.Response:
         )
     # Anyone may ask: the write check runs at most once a second, whatever the rate of asking.
     check = await db.check_writes()
-    body["disk_free_mb"] = check.free_bytes // MB
-    body["disk"] = "low" if check.free_bytes < config.disk_warning_mb * MB else "ok"
+    if check.free_bytes >= 0:  # -1: on PostgreSQL, whose disk is its own server's to watch
+        body["disk_free_mb"] = check.free_bytes // MB
+        body["disk"] = "low" if check.free_bytes < config.disk_warning_mb * MB else "ok"
     if not check.writable:
         # Not logged here: the database logs one line when writes start failing and one when
         # they work again, however often this is asked in between.
@@ -49,4 +51,9 @@ async def healthz(request: web.Request) -> web.Response:
     else:
         body["webhooks"] = "not arriving"
         body["webhook_problem"] = alarm.reason
+    others = await other_api_versions(db, now_ms() - VERSIONS_WINDOW_MS)
+    if others:
+        # Still 200: the events are applied; the operator should align the endpoint's version.
+        body["api_version"] = API_VERSION
+        body["api_version_warning"] = api_version_advice([v.api_version for v in others])
     return web.json_response({**body, "status": "ok", "database": "ok"})
