@@ -8,7 +8,7 @@ from typing import Any
 
 from .clock import now_ms, utc_iso
 from .db import Connection, Database, Row
-from .lifecycle import Facts, Status
+from .lifecycle import Balance, Facts, Status
 
 PUBLIC_ID_BYTES = 18  # 144 random bits: the id is the capability that opens a status page
 
@@ -57,6 +57,13 @@ class Payment:
     updated_at: int
     version: int
     facts: str  # JSON of lifecycle.Facts: what Stripe's events taught us
+    # From the charge's balance transaction, once fetched (server/balance.py): minor units of
+    # fee_currency, the Stripe account's settlement currency. None until then.
+    balance_transaction_id: str | None = None
+    fee: int | None = None
+    net: int | None = None
+    fee_currency: str | None = None
+    receipt_url: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Payment:
@@ -188,6 +195,59 @@ def record_outcome(
     """Store what an event taught: the merged facts, the status they give, the PaymentIntent."""
     conn.execute(
         "UPDATE payments SET facts = ?, status = ?, status_reason = NULL, payment_intent_id = ?,"
-        " updated_at = ?, version = version + 1 WHERE id = ?",
-        (facts.to_json(), str(status), intent_id, now_ms(), payment_id),
+        " updated_at = ?, version = version + 1, balance_transaction_id = ?, fee = ?, net = ?,"
+        " fee_currency = ?, receipt_url = ? WHERE id = ?",
+        (facts.to_json(), str(status), intent_id, now_ms(), *_settlement(facts), payment_id),
     )
+
+
+def record_balance(conn: Connection, payment_id: str, balance: Balance) -> bool:
+    """Add a fetched balance transaction to a payment's facts; False when it taught nothing
+    (already known, or not the payment's own balance transaction any more)."""
+    row = conn.execute("SELECT facts FROM payments WHERE id = ?", (payment_id,)).fetchone()
+    if row is None:
+        return False
+    known = Facts.from_json(row["facts"])
+    if known.balance_transaction not in (None, balance.id):
+        return False
+    merged = known.merge(Facts(balance_transaction=balance.id, balance=balance))
+    if merged == known:
+        return False
+    conn.execute(
+        "UPDATE payments SET facts = ?, updated_at = ?, version = version + 1,"
+        " balance_transaction_id = ?, fee = ?, net = ?, fee_currency = ?, receipt_url = ?"
+        " WHERE id = ?",
+        (merged.to_json(), now_ms(), *_settlement(merged), payment_id),
+    )
+    return True
+
+
+def _settlement(facts: Facts) -> tuple[str | None, int | None, int | None, str | None, str | None]:
+    """The columns that repeat the facts' balance transaction and receipt, for queries:
+    balance_transaction_id, fee, net, fee_currency, receipt_url."""
+    balance = facts.balance
+    return (
+        facts.balance_transaction,
+        balance.fee if balance else None,
+        balance.net if balance else None,
+        balance.currency if balance else None,
+        facts.receipt_url,
+    )
+
+
+@dataclass(frozen=True)
+class BalanceDue:
+    """A payment whose balance transaction is known by id only: its figures are to be fetched."""
+
+    payment_id: str
+    balance_transaction_id: str
+
+
+async def balances_due(db: Database, limit: int) -> list[BalanceDue]:
+    """Payments whose fee is still to be fetched, least recently changed first."""
+    rows = await db.fetch_all(
+        "SELECT id, balance_transaction_id FROM payments"
+        " WHERE fee IS NULL AND balance_transaction_id IS NOT NULL ORDER BY updated_at LIMIT ?",
+        (limit,),
+    )
+    return [BalanceDue(str(r["id"]), str(r["balance_transaction_id"])) for r in rows]

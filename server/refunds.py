@@ -101,7 +101,7 @@ def refunded_or_held(facts: Facts, requests: list[RefundRequest]) -> int:
         ):
             known[request.stripe_refund_id] = request.amount
     held = sum(r.amount for r in requests if r.state in HOLDING)
-    return max(facts.charge_refunded, sum(known.values())) + held
+    return max(facts.refunded_by_charge, sum(known.values())) + held
 
 
 def remaining(payment: Payment, facts: Facts, requests: list[RefundRequest]) -> int:

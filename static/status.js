@@ -7,7 +7,8 @@
 // a socket late with either is given up: the page polls and keeps trying a socket with backoff.
 //
 // A paid page keeps listening: a refund or a dispute can still follow, and the customer looking at
-// the page should see it. It stops for good at an end nothing follows (refunded, expired, failed).
+// the page should see it. So does a refunded one: a refund can still fail, and a pending one is on
+// its way. It stops for good at an end nothing follows (expired, failed, not started).
 (function () {
   "use strict";
   var root = document.getElementById("live-status");
@@ -19,7 +20,7 @@
   var version = parseInt(root.dataset.version, 10) || 0;
   var finished = root.dataset.final === "true";
   var heartbeatMs = (parseFloat(root.dataset.heartbeatS) || 15) * 1000;
-  var ENDS = { refunded: true, expired: true, failed: true, not_started: true };
+  var ENDS = { expired: true, failed: true, not_started: true };
   var ended = false;
   var note = document.getElementById("live-note");
 

@@ -14,7 +14,7 @@ from aiohttp import ClientResponse, ClientSession, DummyCookieJar
 from aiohttp.test_utils import TestClient
 
 from server.app import create_app
-from server.config import ConsoleSettings, load_config
+from server.config import SANDBOX_SECRET_KEY, ConsoleSettings, load_config
 from server.console.sessions import password_hasher, set_password
 from server.payments import Payment, get_payment
 from server.web.keys import db_key
@@ -23,7 +23,7 @@ from tests.pages import pay_on_hosted_page
 PASSWORD = "correct horse battery staple"
 # Cheap argon2 costs: a test hashes many passwords; production keeps argon2-cffi's defaults.
 FAST = ConsoleSettings(argon2_time_cost=1, argon2_memory_kib=8 * 1024, argon2_parallelism=1)
-SANDBOX_KEY = {"Authorization": "Bearer sk_test_x"}
+SANDBOX_KEY = {"Authorization": f"Bearer {SANDBOX_SECRET_KEY}"}
 CSRF_COOKIE = "paydesk_csrf"
 HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
 
@@ -104,8 +104,19 @@ async def paid_payment(
     status, _, page = await pay_on_hosted_page(checkout["checkout_url"])
     assert status == 303, page
     payment = await wait_for_payment(client, checkout["payment_id"], "succeeded")
-    await wait_for_event(client, payment.id, "checkout.session.completed")  # the card flow's last
+    # Delivery is shuffled, as at Stripe: any of the card flow's events may come last.
+    for event_type in CARD_FLOW_EVENTS:
+        await wait_for_event(client, payment.id, event_type)
     return payment
+
+
+# What a card payment sends at once; `charge.updated` (the fee) follows a few seconds later.
+CARD_FLOW_EVENTS = (
+    "payment_intent.created",
+    "payment_intent.succeeded",
+    "charge.succeeded",
+    "checkout.session.completed",
+)
 
 
 async def wait_for_event(
@@ -144,13 +155,15 @@ async def sandbox_refunds(client: TestClient, intent_id: str) -> list[dict[str, 
 
 async def add_fault(client: TestClient, **fault: Any) -> None:
     async with ClientSession() as session:
-        response = await session.post(str(client.make_url("/_sandbox/_control/faults")), json=fault)
+        response = await session.post(
+            str(client.make_url("/_sandbox/_control/faults")), json=fault, headers=SANDBOX_KEY
+        )
         assert response.status == 201, await response.text()
 
 
 async def clear_faults(client: TestClient) -> None:
     async with ClientSession() as session:
-        await session.delete(str(client.make_url("/_sandbox/_control/faults")))
+        await session.delete(str(client.make_url("/_sandbox/_control/faults")), headers=SANDBOX_KEY)
 
 
 def payment_row(

@@ -23,6 +23,10 @@ DISPUTE_ID = "dp_lifecycle"
 AMOUNT = 2500
 CURRENCY = "eur"
 START = 1_700_000_000
+TXN_ID = "txn_lifecycle"
+RECEIPT_URL = "https://pay.stripe.com/receipts/payment/lifecycle"
+# A refund's own `created` stays the same in every event about it.
+REFUND_CREATED = {"re_first": START + 500, "re_rest": START + 600}
 
 Obj = dict[str, Any]
 Event = dict[str, Any]
@@ -226,6 +230,8 @@ class Stripe:
         )
         # Since API version 2022-11-15 an event's charge does not list its refunds.
         obj.pop("refunds", None)
+        # Stripe fills these in a few seconds after the charge (charge.updated).
+        obj.update(balance_transaction=None, receipt_url=None)
         return self.event(event_type, obj)
 
     def charge_succeeded(self, charge_id: str = CHARGE_ID) -> Event:
@@ -241,9 +247,26 @@ class Stripe:
     def charge_refunded(self, amount_refunded: int) -> Event:
         return self.charge("charge.refunded", "succeeded", amount_refunded=amount_refunded)
 
+    def charge_updated(self, balance_transaction: str | dict[str, Any] = TXN_ID) -> Event:
+        """The charge once Stripe has its balance transaction (an id, or expanded) and receipt."""
+        event = self.charge("charge.succeeded", "succeeded")
+        event["type"] = "charge.updated"
+        event["data"]["object"].update(
+            balance_transaction=balance_transaction, receipt_url=RECEIPT_URL
+        )
+        event["data"]["previous_attributes"] = {"balance_transaction": None, "receipt_url": None}
+        return event
+
     # -- Refunds and disputes --------------------------------------------------------------
 
-    def refund(self, event_type: str, refund_id: str, amount: int, status: str) -> Event:
+    def refund(
+        self,
+        event_type: str,
+        refund_id: str,
+        amount: int,
+        status: str,
+        failure_reason: str | None = None,
+    ) -> Event:
         obj = self._base("refund")
         obj.update(
             id=refund_id,
@@ -253,6 +276,8 @@ class Stripe:
             currency=CURRENCY,
             status=status,
             reason="requested_by_customer",
+            created=REFUND_CREATED.get(refund_id, START + 700),
+            failure_reason=failure_reason,
         )
         return self.event(event_type, obj)
 
@@ -352,6 +377,38 @@ def partial_then_full_refund(s: Stripe) -> list[Event]:
     ]
 
 
+def refund_pending_then_succeeded(s: Stripe) -> list[Event]:
+    """A refund that starts pending (a bank refund, or Stripe's test card 4000000000007726)."""
+    return [
+        s.charge_succeeded(),
+        s.pi_succeeded(),
+        s.completed("paid"),
+        s.refund("refund.created", "re_first", AMOUNT, "pending"),
+        s.charge_refunded(AMOUNT),
+        s.refund("refund.updated", "re_first", AMOUNT, "succeeded"),
+        s.refund("charge.refund.updated", "re_first", AMOUNT, "succeeded"),
+    ]
+
+
+def refund_succeeded_then_failed(s: Stripe) -> list[Event]:
+    """A refund that succeeds, then fails (Stripe's test card 4000000000005126): no new
+    charge.refunded comes, so the last one still counts the failed amount."""
+    return [
+        s.charge_succeeded(),
+        s.pi_succeeded(),
+        s.completed("paid"),
+        s.refund("refund.created", "re_first", AMOUNT, "succeeded"),
+        s.charge_refunded(AMOUNT),
+        s.refund("refund.updated", "re_first", AMOUNT, "failed", "lost_or_stolen_card"),
+        s.refund("refund.failed", "re_first", AMOUNT, "failed", "lost_or_stolen_card"),
+        s.refund("charge.refund.updated", "re_first", AMOUNT, "failed", "lost_or_stolen_card"),
+    ]
+
+
+def fee_arrives_later(s: Stripe) -> list[Event]:
+    return [s.charge_succeeded(), s.pi_succeeded(), s.completed("paid"), s.charge_updated()]
+
+
 def dispute_won(s: Stripe) -> list[Event]:
     return [
         s.charge_succeeded(),
@@ -389,6 +446,9 @@ FLOWS: dict[str, Flow] = {
         async_failure,
         expiry,
         partial_then_full_refund,
+        refund_pending_then_succeeded,
+        refund_succeeded_then_failed,
+        fee_arrives_later,
         dispute_won,
         dispute_lost,
     )
@@ -415,10 +475,13 @@ SAMPLES: dict[str, Sample] = {
     "charge.failed": lambda s: s.charge_failed(),
     "charge.refunded (part)": lambda s: s.charge_refunded(1000),
     "charge.refunded (all)": lambda s: s.charge_refunded(AMOUNT),
+    "charge.updated": lambda s: s.charge_updated(),
     "refund.created (part)": lambda s: s.refund("refund.created", "re_first", 1000, "pending"),
     "refund.created (rest)": lambda s: s.refund("refund.created", "re_rest", 1500, "pending"),
     "refund.updated (part)": lambda s: s.refund("refund.updated", "re_first", 1000, "succeeded"),
-    "refund.failed (part)": lambda s: s.refund("refund.failed", "re_first", 1000, "failed"),
+    "refund.failed (part)": lambda s: s.refund(
+        "refund.failed", "re_first", 1000, "failed", "lost_or_stolen_card"
+    ),
     "charge.refund.updated (rest)": lambda s: s.refund(
         "charge.refund.updated", "re_rest", 1500, "succeeded"
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -11,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.console.chart import TOP, bar_chart
-from server.console.stats import PaidPayment
-from server.lifecycle import Dispute, Facts, Refund
+from server.console.stats import PaidPayment, summarize
+from server.lifecycle import Balance, Dispute, Facts, Refund
 from tests.console_helpers import insert_payments, payment_row, sign_in, start_console
 
 DUE_BY = int(time.time()) + 5 * 86400
@@ -270,3 +271,43 @@ async def test_the_figures_can_be_fetched_again_with_what_changed_since(
     assert period_figures(html)[0] == ("€50.00", "$50.00", "4", "80.0%", "25.0%")
     assert re.search(r"Figures as of <time data-as-of>\d{4}-\d\d-\d\d \d\d:\d\d UTC</time>", html)
     assert "<html" not in html  # the part of the page that changes, not a page
+
+
+def test_revenue_after_fees_counts_the_fees_stripe_kept() -> None:
+    today = date(2024, 5, 1)
+    at_noon = int(datetime(2024, 5, 1, 12, tzinfo=UTC).timestamp() * 1000)
+    fee = Balance("txn_1", 59, 1941, "eur")
+    payments = [
+        PaidPayment(at_noon, 2000, "eur", Facts(paid=True, balance=fee)),
+        # Refunded in full: Stripe keeps its fee all the same.
+        PaidPayment(
+            at_noon,
+            2000,
+            "eur",
+            Facts(paid=True, balance=fee, refunds={"re_1": Refund(2000, "succeeded")}),
+        ),
+        PaidPayment(at_noon, 1000, "eur", Facts(paid=True)),  # its fee is not known yet
+        # Settled in another currency: not taken from euro revenue.
+        PaidPayment(at_noon, 1000, "eur", Facts(paid=True, balance=Balance("t", 30, 900, "usd"))),
+    ]
+    money = summarize(payments, [0, 0, 0], today).periods[0].by_currency["eur"]
+    assert (money.net, money.fees, money.after_fees, money.fee_unknown) == (4000, 118, 3882, 2)
+
+
+async def test_the_dashboard_shows_revenue_after_fees(
+    aiohttp_server, aiohttp_client, app_env: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
+    client = await start_console(aiohttp_server, aiohttp_client, app_env)
+    await sign_in(client)
+    facts = Facts(paid=True, balance=Balance("txn_1", 59, 1941, "eur"))
+    await insert_payments(
+        client,
+        [
+            payment_row("pay_fee_known", created_at=at(0), facts=json.loads(facts.to_json())),
+            payment_row("pay_fee_later", created_at=at(0), facts={"paid": True}),
+        ],
+    )
+    html = await (await client.get("/admin")).text()
+    [today] = re.findall(r'data-after-fees="eur">(.*?)</p>', html)[:1]
+    assert "After Stripe's fees: <strong>€39.41</strong>" in today
+    assert "(€0.59 in fees; 1 payment without a known fee yet)" in today

@@ -6,12 +6,16 @@ import asyncio
 from html import unescape
 
 import pytest
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient
 
 from server.console.api_tokens import create_api_token
+from server.lifecycle import Facts
+from server.payments import Payment
 from server.web.keys import db_key
 from tests.conftest import count_rows
 from tests.console_helpers import (
+    SANDBOX_KEY,
     add_fault,
     hidden_fields,
     paid_payment,
@@ -22,6 +26,8 @@ from tests.console_helpers import (
     wait_for_payment,
 )
 from tests.live import next_snapshot, open_live, wait_for_status
+from tests.pages import pay_on_hosted_page
+from tests.seed import fetch_payment
 
 
 @pytest.fixture
@@ -48,6 +54,13 @@ async def submit(client: TestClient, payment_id: str, fields: dict[str, str]):  
     )
 
 
+async def wait_for_refunds(client: TestClient, payment_id: str, count: int) -> None:
+    """Until the payment's facts know `count` refunds by id (Stripe's events come in any order)."""
+    async with asyncio.timeout(10):
+        while len(Facts.from_json((await fetch_payment(client, payment_id)).facts).refunds) < count:
+            await asyncio.sleep(0.05)
+
+
 async def outbox_keys(client: TestClient, payment_id: str) -> list[str]:
     rows = await client.server.app[db_key].fetch_all(
         "SELECT dedupe_key FROM outbox WHERE payment_id = ? ORDER BY id", (payment_id,)
@@ -71,6 +84,7 @@ async def test_a_full_refund_reaches_the_customer_page_and_queues_the_mail(
     refunded = await wait_for_status(ws, "refunded")
     assert refunded["payment"]["view"]["title"] == "Refunded"
     await ws.close()
+    await wait_for_refunds(console, payment.id, 1)  # charge.refunded may come before refund.created
     [refund] = await sandbox_refunds(console, payment.payment_intent_id or "")
     assert (refund["amount"], refund["reason"], refund["metadata"]) == (
         3000,
@@ -258,6 +272,7 @@ async def test_the_api_refunds_once_per_idempotency_key(console: TestClient) -> 
     assert rest.status == 201
     assert (await rest.json())["refund_request"]["amount"] == 2500
     await wait_for_payment(console, payment.id, "refunded")
+    await wait_for_refunds(console, payment.id, 2)
     detail = await (await console.get(f"/api/admin/payments/{payment.id}", headers=headers)).json()
     assert detail["refundable_amount"] == 0
     assert {r["amount"] for r in detail["refunds"]} == {500, 2500}
@@ -326,3 +341,73 @@ async def test_a_mail_that_cannot_be_sent_again_is_refused_with_why(
     assert response.status == 409
     assert message in unescape(await response.text())
     assert "<script>" not in await response.text()
+
+
+async def paid_with_card(client: TestClient, card: str) -> Payment:
+    response = await client.post(
+        "/api/checkout",
+        json={"product": "drop-in-class", "name": "Ada Lovelace", "email": "ada@example.com"},
+    )
+    assert response.status == 201, await response.text()
+    checkout = await response.json()
+    status, _, page = await pay_on_hosted_page(checkout["checkout_url"], card=card)
+    assert status == 303, page
+    return await wait_for_payment(client, checkout["payment_id"], "succeeded")
+
+
+async def run_sandbox_timers(client: TestClient) -> None:
+    """What the sandbox has due within two minutes of Stripe's time happens now (a refund settling)."""
+    async with ClientSession() as session:
+        response = await session.post(
+            str(client.make_url("/_sandbox/_control/timers/run")),
+            json={"within": 120},
+            headers=SANDBOX_KEY,
+        )
+        assert response.status == 200, await response.text()
+
+
+async def wait_for_refund_status(client: TestClient, payment_id: str, status: str) -> Facts:
+    async with asyncio.timeout(10):
+        while True:
+            facts = Facts.from_json((await fetch_payment(client, payment_id)).facts)
+            if [r.status for r in facts.refunds.values()] == [status]:
+                return facts
+            await asyncio.sleep(0.05)
+
+
+async def test_a_refund_that_fails_later_can_be_asked_for_again(console: TestClient) -> None:
+    payment = await paid_with_card(console, "4000000000005126")  # its refunds fail later
+    response = await submit(console, payment.id, await confirm_form(console, payment.id))
+    assert response.status == 303
+    await wait_for_refund_status(console, payment.id, "succeeded")
+    refunded = await wait_for_payment(console, payment.id, "refunded")
+    assert "Review refund…" not in await (await console.get(f"/admin/payments/{payment.id}")).text()
+
+    await run_sandbox_timers(console)
+    facts = await wait_for_refund_status(console, payment.id, "failed")
+    [(refund_id, refund)] = facts.refunds.items()
+    assert refund.failure_reason
+    back = await wait_for_payment(console, payment.id, "succeeded")
+    assert back.version > refunded.version
+    assert f"refund_failed_operator:{refund_id}" in await outbox_keys(console, payment.id)
+    html = await (await console.get(f"/admin/payments/{payment.id}")).text()
+    assert f'data-refund-failed="{refund_id}"' in html
+    assert "data-remaining>€15.00<" in html
+
+    again = await submit(console, payment.id, await confirm_form(console, payment.id))
+    assert again.status == 303
+    assert len(await sandbox_refunds(console, payment.payment_intent_id or "")) == 2
+
+
+async def test_a_pending_refund_holds_the_amount_until_it_succeeds(console: TestClient) -> None:
+    payment = await paid_with_card(console, "4000000000007726")  # its refunds are pending first
+    await submit(console, payment.id, await confirm_form(console, payment.id, amount="5"))
+    await wait_for_refund_status(console, payment.id, "pending")
+    html = await (await console.get(f"/admin/payments/{payment.id}")).text()
+    assert "Refund pending: €5.00" in html
+    assert "data-remaining>€10.00<" in html  # a pending refund counts: it is on its way
+    await run_sandbox_timers(console)
+    await wait_for_refund_status(console, payment.id, "succeeded")
+    html = await (await console.get(f"/admin/payments/{payment.id}")).text()
+    assert "Refund pending" not in html
+    assert "data-remaining>€10.00<" in html

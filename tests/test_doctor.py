@@ -46,7 +46,7 @@ _VERDICTS = ("OK  ", "WARN", "FAIL")
 @pytest.fixture
 def sandbox_url() -> Iterator[str]:
     """A standalone sandbox that knows one key, as a Stripe account does; no endpoint yet."""
-    with standalone_sandbox("--api-key", KEY) as url:
+    with standalone_sandbox(secret_key=KEY) as url:
         yield url
 
 

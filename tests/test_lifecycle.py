@@ -28,7 +28,9 @@ from server.lifecycle import (
     derive_status,
     event_references,
     facts_from_event,
+    refund_failure,
 )
+from server.lifecycle.facts import Balance
 from tests.lifecycle_events import (
     AMOUNT,
     CHARGE_ID,
@@ -36,10 +38,13 @@ from tests.lifecycle_events import (
     FLOWS,
     PAYMENT_ID,
     PI_ID,
+    RECEIPT_URL,
     SAMPLES,
     SESSION_ID,
     SOURCES,
+    START,
     START_STATES,
+    TXN_ID,
     Event,
     Stripe,
     examples_for,
@@ -52,6 +57,8 @@ PAID_MAILS = {RECEIPT, OPERATOR}
 PROCESSING_NOTICE = "processing_notice"
 FAILED_MAILS = {"async_failed_customer", "async_failed_operator"}
 REFUND_FIRST, REFUND_REST = "refund_confirmation:re_first", "refund_confirmation:re_rest"
+FIRST_FAILED = "refund_failed_operator:re_first"
+LOST_CARD = "the card was reported lost or stolen"
 DISPUTE_ALERT = f"dispute_alert:{DISPUTE_ID}"
 DISPUTE_CLOSED = f"dispute_closed:{DISPUTE_ID}"
 
@@ -114,9 +121,10 @@ EVENT_TABLE = [
     ("charge.failed", "declined", NONE, INSUFFICIENT),
     ("charge.refunded (part)", "partially_refunded", NONE, "partially refunded"),
     ("charge.refunded (all)", "refunded", NONE, "refunded in full"),
+    ("charge.updated", "pending", NONE, "recorded: charge update (fee, receipt)"),
     ("refund.created (part)", "partially_refunded", {REFUND_FIRST}, "partially refunded"),
     ("refund.updated (part)", "partially_refunded", {REFUND_FIRST}, "partially refunded"),
-    ("refund.failed (part)", "pending", NONE, "recorded: refund failure"),
+    ("refund.failed (part)", "pending", {FIRST_FAILED}, "recorded: refund failure"),
     ("charge.refund.updated (rest)", "partially_refunded", {REFUND_REST}, "partially refunded"),
     ("charge.dispute.created", "disputed", ALERT, OPENED),
     ("charge.dispute.created (inquiry)", "disputed", ALERT, "inquiry opened: response needed"),
@@ -153,7 +161,7 @@ def test_event_table_covers_every_handled_type() -> None:
         "payment_intent.canceled",
         "payment_intent.amount_capturable_updated",
         "charge.captured",
-        "charge.updated",
+        "charge.expired",
     ],
 )
 def test_other_event_types_are_not_handled(stripe: Stripe, event_type: str) -> None:
@@ -201,7 +209,7 @@ TRANSITIONS = [
     ("succeeded", "charge.dispute.created", "disputed", ALERT),
     ("partially_refunded", "refund.created (rest)", "refunded", {REFUND_REST}),
     ("partially_refunded", "charge.refunded (part)", "partially_refunded", NONE),
-    ("partially_refunded", "refund.failed (part)", "succeeded", NONE),
+    ("partially_refunded", "refund.failed (part)", "succeeded", {FIRST_FAILED}),
     ("partially_refunded", "checkout.session.completed (paid)", "partially_refunded", NONE),
     ("refunded", "checkout.session.completed (paid)", "refunded", NONE),
     ("refunded", "refund.created (part)", "refunded", {REFUND_FIRST}),
@@ -237,7 +245,11 @@ REASONS = [
     ("succeeded", "payment_intent.processing", late("succeeded", "processing update")),
     ("partially_refunded", "charge.refunded (part)", "recorded: refund"),
     ("partially_refunded", "refund.created (rest)", "refunded in full"),
-    ("partially_refunded", "refund.failed (part)", "refund failed or canceled: back to succeeded"),
+    (
+        "partially_refunded",
+        "refund.failed (part)",
+        f"refund failed ({LOST_CARD}): back to succeeded",
+    ),
     ("refunded", "checkout.session.completed (paid)", late("refunded", "checkout completion")),
     ("refunded", "refund.created (part)", "recorded: refund"),  # its amount was already counted
     ("disputed", "charge.dispute.updated", "dispute under review"),
@@ -358,9 +370,13 @@ FLOW_ENDS = {
     "async_failure": ("failed", FAILED_MAILS | {PROCESSING_NOTICE}),
     "expiry": ("expired", set()),
     "partial_then_full_refund": ("refunded", PAID_MAILS | {REFUND_FIRST, REFUND_REST}),
+    "refund_pending_then_succeeded": ("refunded", PAID_MAILS | {REFUND_FIRST}),
+    "refund_succeeded_then_failed": ("succeeded", PAID_MAILS | {REFUND_FIRST, FIRST_FAILED}),
+    "fee_arrives_later": ("succeeded", PAID_MAILS),
     "dispute_won": ("disputed", PAID_MAILS | {DISPUTE_ALERT, DISPUTE_CLOSED}),
     "dispute_lost": ("disputed", PAID_MAILS | {DISPUTE_ALERT, DISPUTE_CLOSED}),
 }
+REFUND_FAILS = {"refund_succeeded_then_failed"}
 EXHAUSTIVE_UP_TO = 7  # events; 7! = 5,040 orders. Longer flows get a hypothesis sample.
 
 
@@ -446,6 +462,11 @@ def expected_mails(name: str, order: Sequence[EventFacts]) -> set[str]:
     outcome = [i for i, step in enumerate(order) if step.facts.paid or step.facts.failed]
     if processing and outcome and outcome[0] < processing[0]:
         mails.discard(PROCESSING_NOTICE)
+    # A refund whose failure arrived before any event that showed it under way or succeeded
+    # never counted: the customer is not told it was refunded.
+    states = [s.facts.refunds["re_first"].status for s in order if "re_first" in s.facts.refunds]
+    if states and states[0] == "failed":
+        mails.discard(REFUND_FIRST)
     return mails
 
 
@@ -457,7 +478,13 @@ def check_order(name: str, order: Sequence[EventFacts], natural: Facts) -> None:
     assert len(sent) == len(set(sent)), "no mail twice"
     assert set(sent) == expected_mails(name, order)
     ranks = [RANK[o.status_after] for o in outcomes]
-    assert ranks == sorted(ranks), "the status never moves backwards"
+    if name in REFUND_FAILS:
+        # The one way down: once the failure is known, the status only rises to where it ends.
+        known = next(i for i, step in enumerate(order) if step.facts.failed_refunds)
+        after = ranks[known:]
+        assert after == sorted(after) and after[-1] == RANK[Status(FLOW_ENDS[name][0])]
+    else:
+        assert ranks == sorted(ranks), "the status never moves backwards"
     # Stripe retrying the whole lot later changes nothing and sends nothing.
     replayed, again = run(order, facts)
     assert replayed == facts
@@ -579,7 +606,8 @@ def test_an_expanded_payment_intent_is_read_for_its_id(stripe: Stripe) -> None:
         ("expired", "This checkout has expired", "Nothing was charged.", True),
         ("failed", "Your bank payment failed", "You can start a new payment.", True),
         ("succeeded", "Paid", "we received €25.00", True),
-        ("partially_refunded", "Paid, partly refunded", "€10.00 of €25.00 is refunded", True),
+        # The recipe's refund is still pending: the customer hears it is on its way.
+        ("partially_refunded", "Refund on its way", "A refund of €10.00 of your €25.00 payment is on its way", False),
         ("refunded", "Refunded", "€25.00 is refunded", True),
         ("disputed", "This payment is disputed", "will tell you the outcome", True),
     ],
@@ -661,3 +689,118 @@ def test_the_state_machine_does_no_io() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# -- Refunds with a life: pending, succeeded, failed ----------------------------------------------
+
+
+def view_after(events: list[Event]) -> tuple[Status, Any]:
+    facts, _ = run(learn(events))
+    status = derive_status(facts, AMOUNT)
+    return status, customer_view(status, facts, amount=AMOUNT, currency="eur")
+
+
+def test_a_pending_refund_is_on_its_way_until_it_succeeds(stripe: Stripe) -> None:
+    events = FLOWS["refund_pending_then_succeeded"](stripe)
+    status, view = view_after(events[:5])  # created pending, and the charge says refunded
+    assert (status, view.title, view.final) == ("refunded", "Refund on its way", False)
+    assert view.outcome == "refund_pending"  # the card pictures a refund under way
+    assert view.detail == (
+        "A refund of €25.00 is on its way to how you paid (started 14 Nov 2023)."
+        " It can take a few days to arrive."
+    )
+    status, view = view_after(events)
+    assert (status, view.title, view.final, view.outcome) == ("refunded", "Refunded", True, None)
+    _, outcomes = run(learn(events))
+    assert outcomes[5].reason == "refund succeeded"
+    assert outcomes[6].reason == "recorded: refund update"  # the same news, by another event
+
+
+def test_a_pending_update_after_the_success_does_not_move_the_refund_back(stripe: Stripe) -> None:
+    succeeded = stripe.refund("refund.updated", "re_first", AMOUNT, "succeeded")
+    pending = stripe.refund("refund.created", "re_first", AMOUNT, "pending")  # retried late
+    facts, outcomes = run(learn([stripe.pi_succeeded(), succeeded, pending]))
+    assert facts.refunds["re_first"].status == "succeeded"
+    assert outcomes[-1].reason == "recorded: refund"
+    assert not facts.refunds_under_way
+
+
+def test_a_refund_that_fails_later_is_not_counted_and_the_operator_is_told(stripe: Stripe) -> None:
+    events = FLOWS["refund_succeeded_then_failed"](stripe)
+    facts, outcomes = run(learn(events[:5]))
+    assert derive_status(facts, AMOUNT) == "refunded"
+    assert set(mail_keys(outcomes)) == PAID_MAILS | {REFUND_FIRST}
+    facts, later = run(learn(events[5:]), facts)
+    assert facts.charge_refunded == AMOUNT, "no charge.refunded came to lower it"
+    assert (facts.refunded_amount, derive_status(facts, AMOUNT)) == (0, "succeeded")
+    assert later[0].reason == f"refund failed ({LOST_CARD}): back to succeeded"
+    assert mail_keys(later) == [FIRST_FAILED]
+    assert [m.urgent for o in later for m in o.mails] == [True]
+    view = customer_view(Status.SUCCEEDED, facts, amount=AMOUNT, currency="eur")
+    assert (view.title, view.detail) == ("Paid", "Thank you: we received €25.00.")
+    assert facts.failed_refunds["re_first"].failure_reason == "lost_or_stolen_card"
+
+
+def test_a_partial_refund_that_fails_leaves_the_other_refund_counted(stripe: Stripe) -> None:
+    events = [
+        stripe.pi_succeeded(),
+        stripe.refund("refund.created", "re_first", 1000, "succeeded"),
+        stripe.charge_refunded(1000),
+        stripe.refund("refund.created", "re_rest", 500, "succeeded"),
+        stripe.charge_refunded(1500),
+        stripe.refund("refund.failed", "re_rest", 500, "failed", "expired_or_canceled_card"),
+    ]
+    facts, outcomes = run(learn(events))
+    assert (facts.refunded_amount, derive_status(facts, AMOUNT)) == (1000, "partially_refunded")
+    assert outcomes[-1].reason == ("refund failed (the card has expired or was canceled)"), (
+        "the status (partially refunded) did not change, the refund did"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("lost_or_stolen_card", "the card was reported lost or stolen"),
+        ("insufficient_funds", "your Stripe balance could not cover it"),
+        ("something_new", "something new"),  # a reason Stripe adds later still reads
+        (None, "Stripe gave no reason"),
+    ],
+)
+def test_refund_failure_reasons_in_words(reason: str | None, words: str) -> None:
+    assert refund_failure(reason) == words
+
+
+# -- Fees and receipts -----------------------------------------------------------------------------
+
+
+def test_charge_updated_records_the_balance_transaction_and_receipt(stripe: Stripe) -> None:
+    facts, outcomes = run(learn(FLOWS["fee_arrives_later"](stripe)))
+    assert (facts.balance_transaction, facts.balance) == (TXN_ID, None)
+    assert facts.receipt_url == RECEIPT_URL
+    assert outcomes[-1].reason == "recorded: charge update (fee, receipt)"
+    assert outcomes[-1].mails == ()
+
+
+def test_an_expanded_balance_transaction_is_recorded_without_a_fetch(stripe: Stripe) -> None:
+    expanded = {
+        "id": TXN_ID,
+        "object": "balance_transaction",
+        "amount": AMOUNT,
+        "currency": "eur",
+        "fee": 63,
+        "net": 2437,
+        "available_on": START + 2 * 86400,
+        "status": "pending",
+    }
+    facts, _ = run(learn([stripe.charge_updated(expanded)]))
+    assert facts.balance == Balance(TXN_ID, 63, 2437, "eur", START + 2 * 86400, "pending")
+    available = Balance(TXN_ID, 63, 2437, "eur", START + 2 * 86400, "available")
+    assert facts.merge(Facts(balance=available)).balance == available
+    assert Facts(balance=available).merge(facts).balance == available
+
+
+def test_a_declined_charge_teaches_no_fee_or_receipt(stripe: Stripe) -> None:
+    event = stripe.charge_failed()
+    event["data"]["object"].update(balance_transaction="txn_declined", receipt_url=RECEIPT_URL)
+    facts, _ = run(learn([event]))
+    assert (facts.balance_transaction, facts.receipt_url) == (None, None)

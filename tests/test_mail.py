@@ -357,6 +357,51 @@ async def test_a_card_payment_through_the_sandbox_mails_receipt_and_notice(
     assert "TEST MODE: this message is about a test payment." in text
 
 
+def with_card(event: dict[str, Any]) -> dict[str, Any]:
+    """A charge event that says which card paid, as Stripe's does."""
+    details = {"type": "card", "card": {"brand": "visa", "last4": "4242"}}
+    event["data"]["object"]["payment_method_details"] = details
+    return event
+
+
+async def test_a_receipt_waits_for_a_charge_that_arrives_after_the_payment_turned_paid(
+    start_paydesk: StartPaydesk, smtp: SmtpServer
+) -> None:
+    """Stripe may send the PaymentIntent and the session before the charge that names the card."""
+    client = await start_paydesk(**smtp_env(smtp.port))
+    await seed_payment(
+        client,
+        flows.PAYMENT_ID,
+        session_id=flows.SESSION_ID,
+        intent_id=flows.PI_ID,
+        amount=flows.AMOUNT,
+        email=CUSTOMER,
+    )
+    stripe = flows.Stripe("hand-built")
+    charge = with_card(stripe.charge_succeeded())
+    for event in (stripe.pi_created(), stripe.pi_succeeded(), stripe.completed("paid")):
+        await post(client, event)
+    # Paid, and its mail looked at and put back: not rendered, no attempt counted.
+    held = await until_outbox(
+        client,
+        lambda rows: (
+            len(rows) == 2 and all(row["next_attempt_at"] > row["created_at"] for row in rows)
+        ),
+    )
+    assert [(row["status"], row["attempts"], row["message"]) for row in held] == [
+        ("pending", 0, None)
+    ] * 2
+    assert smtp.accepted == []
+    await post(client, charge)
+    messages = await smtp.wait_for(2)
+    assert summary(messages) == sorted([RECEIPT, NOTICE])
+    for message in messages:
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "Visa ending in 4242" in text
+    rows = await until_outbox(client, lambda rows: {row["status"] for row in rows} == {"sent"})
+    assert [row["attempts"] for row in rows] == [1, 1]
+
+
 async def test_with_smtp_host_and_no_mail_from_mail_comes_from_the_shop(
     start_paydesk: StartPaydesk, smtp: SmtpServer
 ) -> None:

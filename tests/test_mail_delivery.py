@@ -14,10 +14,11 @@ from aiohttp.test_utils import TestClient
 from server.app import create_app
 from server.clock import now_ms
 from server.config import SmtpSecurity, load_config
-from server.lifecycle import Facts
+from server.lifecycle import Facts, PaymentMethod, Refund
 from server.mail import MailSender, RetryPolicy
 from server.mail.compose import Composer, from_address
 from server.mail.outbox import OutboxRow
+from server.mail.sender import HOLD_LIMIT, HOLD_RECHECK
 from server.mail.transport import SmtpTransport
 from server.resources import mail_links
 from server.web.keys import catalog_key, config_key, db_key
@@ -49,7 +50,13 @@ async def smtp() -> AsyncIterator[SmtpServer]:
 
 
 def make_sender(
-    client: TestClient, port: int, *, policy: RetryPolicy = FAST, idle: float = 0.5, **settings: Any
+    client: TestClient,
+    port: int,
+    *,
+    policy: RetryPolicy = FAST,
+    idle: float = 0.5,
+    hold: tuple[float, float] = (HOLD_RECHECK, HOLD_LIMIT),
+    **settings: Any,
 ) -> MailSender:
     app = client.server.app
     settings = {"smtp_timeout": 0.5, "admin_emails": (ADMIN,), **settings}
@@ -63,7 +70,16 @@ def make_sender(
     )
     composer = Composer(config, app[catalog_key], mail_links(app))
     transport = SmtpTransport(config, from_address(config, app[catalog_key].shop))
-    return MailSender(app[db_key], composer, transport, policy=policy, idle=idle)
+    recheck, limit = hold
+    return MailSender(
+        app[db_key],
+        composer,
+        transport,
+        policy=policy,
+        idle=idle,
+        hold_recheck=recheck,
+        hold_limit=limit,
+    )
 
 
 @pytest.fixture
@@ -81,13 +97,21 @@ async def start_sender(client: TestClient) -> AsyncIterator[StartSender]:
         await sender.stop()
 
 
-async def paid_payment(client: TestClient, payment_id: str, *, email: str = CUSTOMER) -> None:
+# A paid payment as its events leave it once the charge is in: the card it was paid with.
+PAID = Facts(
+    seen=frozenset({"charge.succeeded"}),
+    paid=True,
+    method=PaymentMethod("card", "visa", "4242", 1, "evt_charge"),
+)
+
+
+async def paid_payment(
+    client: TestClient, payment_id: str, *, email: str = CUSTOMER, facts: Facts = PAID
+) -> None:
     await seed_payment(client, payment_id, email=email, status="succeeded")
 
     def mark_paid(conn):  # type: ignore[no-untyped-def]
-        conn.execute(
-            "UPDATE payments SET facts = ? WHERE id = ?", (Facts(paid=True).to_json(), payment_id)
-        )
+        conn.execute("UPDATE payments SET facts = ? WHERE id = ?", (facts.to_json(), payment_id))
 
     await client.server.app[db_key].write(mark_paid)
 
@@ -331,3 +355,48 @@ async def test_one_refused_operator_address_does_not_hold_up_the_others(
         row.last_error
         == "delivered, but refused for gone@harbour-yoga.example: 550 5.1.1 no such user"
     )
+
+
+async def test_a_receipt_whose_charge_never_arrives_goes_out_after_the_wait(
+    client: TestClient, smtp: SmtpServer, start_sender: StartSender
+) -> None:
+    """Paid, but the charge that names the card never came: the receipt waits, then goes out
+    without the "Paid with" line; the waiting costs no delivery attempt."""
+    await paid_payment(client, "pay_no_charge", facts=Facts(paid=True))
+    await enqueue(client, "pay_no_charge", "receipt")
+    await start_sender(smtp.port, hold=(0.1, 1.0))
+
+    async def held() -> bool:
+        [row] = await rows(client)
+        return row.rendered is None and row.next_attempt_at > row.created_at
+
+    await eventually(held)
+    [row] = await rows(client)
+    assert (row.status, row.attempts) == ("pending", 0)
+    [receipt] = await smtp.wait_for(1)
+    text = receipt.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Your receipt" in str(receipt["Subject"]) and "Paid with" not in text
+    await eventually(lambda: _sent_after_one_attempt(client))
+
+
+async def _sent_after_one_attempt(client: TestClient) -> bool:
+    [row] = await rows(client)
+    return (row.status, row.attempts) == ("sent", 1)
+
+
+@pytest.mark.parametrize(
+    ("key", "facts"),
+    [
+        ("receipt", PAID),  # the charge is in
+        ("receipt:resend:1", Facts(paid=True)),  # a copy: the original had its wait
+        ("refund_confirmation:re_1", Facts(paid=True, refunds={"re_1": Refund(100, "pending")})),
+    ],
+    ids=["charge in", "a copy", "no payment method in it"],
+)
+async def test_mail_that_has_nothing_to_wait_for_goes_out_at_once(
+    client: TestClient, smtp: SmtpServer, key: str, facts: Facts
+) -> None:
+    await paid_payment(client, "pay_at_once", facts=facts)
+    await enqueue(client, "pay_at_once", key)
+    await make_sender(client, smtp.port, hold=(30, 60)).deliver_due()
+    assert len(smtp.accepted) == 1

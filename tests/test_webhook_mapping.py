@@ -19,7 +19,9 @@ async def start(
     # A sandbox that delivers nothing, so paydesk learns about the PaymentIntent only from our event.
     port = free_port()
     await aiohttp_server(
-        create_sandbox_app(SandboxSettings(public_url=f"http://127.0.0.1:{port}")),
+        create_sandbox_app(
+            SandboxSettings(public_url=f"http://127.0.0.1:{port}", secret_key="sk_test_mapping")
+        ),
         host="127.0.0.1",
         port=port,
     )

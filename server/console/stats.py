@@ -7,6 +7,10 @@ The definitions (docs/console.md says the same in words):
 - gross = the paid payments' amounts; refunded = what was refunded of them (never more than the
   amount); withheld = the amount of disputes that are open (needs_response, under_review) or
   lost, never more than what is left after refunds; revenue (net) = gross - refunded - withheld;
+- Stripe's fees = the fees of the paid payments' balance transactions, in the currency Stripe
+  settled them in (Stripe keeps its fee when a payment is refunded); revenue after fees =
+  revenue - fees, shown where the fees are in the payments' currency; a payment whose fee is
+  not known yet (fetched a few seconds after the charge) counts as fee unknown;
 - success rate = paid / (paid + failed); *failed* is a payment the customer tried and could not
   make: declined (also when the customer then left and the checkout expired) or a bank debit that
   failed. Checkouts left without a try (expired, not_started) and payments still pending or
@@ -56,6 +60,12 @@ class PaidPayment:
     def net(self) -> int:
         return self.amount - self.refunded - self.withheld
 
+    @property
+    def fee(self) -> int | None:
+        """Stripe's fee, when known and in the payment's own currency."""
+        balance = self.facts.balance
+        return balance.fee if balance and balance.currency == self.currency.lower() else None
+
 
 @dataclass
 class Money:
@@ -65,10 +75,17 @@ class Money:
     gross: int = 0
     refunded: int = 0
     withheld: int = 0
+    fees: int = 0  # Stripe's fees of the payments whose fee is known, in this currency
+    fee_unknown: int = 0  # payments whose fee is not known (yet), or settled in another currency
 
     @property
     def net(self) -> int:
         return self.gross - self.refunded - self.withheld
+
+    @property
+    def after_fees(self) -> int:
+        """Revenue less Stripe's fees (those known)."""
+        return self.net - self.fees
 
     @property
     def average(self) -> int:
@@ -79,6 +96,11 @@ class Money:
         self.gross += payment.amount
         self.refunded += payment.refunded
         self.withheld += payment.withheld
+        fee = payment.fee
+        if fee is None:
+            self.fee_unknown += 1
+        else:
+            self.fees += fee
 
 
 @dataclass(frozen=True)

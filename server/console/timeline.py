@@ -19,6 +19,7 @@ MAIL_KINDS = {
     "async_failed_customer": "Failed bank payment notice",
     "async_failed_operator": "Failed bank payment notice to you",
     "refund_confirmation": "Refund confirmation",
+    "refund_failed_operator": "Failed refund notice to you",
     "dispute_alert": "Dispute alert to you",
     "dispute_closed": "Dispute outcome to you",
     "webhook_alarm": "Webhook alarm to you",

@@ -25,18 +25,45 @@ Public API:
     derive_status(facts: Facts, amount: int) -> Status;  RANK: Mapping[Status, int]
     mails_for(facts: Facts, status: Status) -> frozenset[MailIntent]
     customer_view(status: Status, facts: Facts, *, amount: int, currency: str) -> CustomerView
+    balance_from(obj: Mapping[str, Any]) -> Balance | None       (a balance transaction's figures)
+    refund_failure(reason: str | None) -> str                     (Stripe's failure_reason in words)
 """
 
-from .events import HANDLED_TYPES, EventFacts, References, event_references, facts_from_event
-from .facts import Decline, Dispute, Facts, PaymentMethod, Refund, derive_status, paid_amount
+from .events import (
+    HANDLED_TYPES,
+    EventFacts,
+    References,
+    balance_from,
+    event_references,
+    facts_from_event,
+)
+from .facts import (
+    Balance,
+    Decline,
+    Dispute,
+    Facts,
+    PaymentMethod,
+    Refund,
+    derive_status,
+    paid_amount,
+)
 from .labels import CustomerView, customer_view
 from .status import RANK, SETTLED, Status
-from .transition import MailIntent, MailKind, Outcome, apply, headline, mails_for
+from .transition import (
+    MailIntent,
+    MailKind,
+    Outcome,
+    apply,
+    headline,
+    mails_for,
+    refund_failure,
+)
 
 __all__ = [
     "HANDLED_TYPES",
     "RANK",
     "SETTLED",
+    "Balance",
     "CustomerView",
     "Decline",
     "Dispute",
@@ -50,6 +77,7 @@ __all__ = [
     "Refund",
     "Status",
     "apply",
+    "balance_from",
     "customer_view",
     "derive_status",
     "event_references",
@@ -57,4 +85,5 @@ __all__ = [
     "headline",
     "mails_for",
     "paid_amount",
+    "refund_failure",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .facts import Decline, Dispute, Facts, PaymentMethod, Refund
+from .facts import Balance, Decline, Dispute, Facts, PaymentMethod, Refund
 
 Event = Mapping[str, Any]  # a Stripe event as json.loads gives it, after its signature was checked
 
@@ -127,7 +127,45 @@ def _pi_failed(obj: Mapping[str, Any], created: int, event_id: str) -> Facts:
 
 
 def _charge_paid(obj: Mapping[str, Any], created: int, event_id: str) -> Facts:
-    return Facts(paid=True, method=_method(obj, created, event_id))
+    return _settlement(obj, Facts(paid=True, method=_method(obj, created, event_id)))
+
+
+def _charge_updated(obj: Mapping[str, Any], created: int, event_id: str) -> Facts:
+    # Stripe fills in a charge's balance transaction (and its receipt) a few seconds after the
+    # charge, and says so in `charge.updated`; only that part of the charge is read from it.
+    return _settlement(obj, Facts())
+
+
+def _settlement(obj: Mapping[str, Any], facts: Facts) -> Facts:
+    """`facts` plus the charge's balance transaction and receipt, when the charge went through."""
+    if obj.get("status") != "succeeded":
+        return facts  # a declined charge has no fee to record, and no receipt to keep
+    found = obj.get("balance_transaction")
+    return replace(
+        facts,
+        balance_transaction=_id(found),
+        balance=balance_from(found) if isinstance(found, Mapping) else None,
+        receipt_url=_str(obj.get("receipt_url")),
+    )
+
+
+def balance_from(obj: Mapping[str, Any]) -> Balance | None:
+    """A balance transaction as Stripe renders it, or None when it lacks a figure paydesk needs.
+    Expanded in a charge it carries its figures; a bare id has them fetched (server/balance.py)."""
+    fee, net, txn_id, currency = obj.get("fee"), obj.get("net"), obj.get("id"), obj.get("currency")
+    if not (isinstance(txn_id, str) and isinstance(currency, str)):
+        return None
+    if type(fee) is not int or type(net) is not int:
+        return None
+    available_on = obj.get("available_on")
+    return Balance(
+        id=txn_id,
+        fee=fee,
+        net=net,
+        currency=currency.lower(),
+        available_on_s=available_on if type(available_on) is int else None,
+        status=_str(obj.get("status")),
+    )
 
 
 def _charge_pending(obj: Mapping[str, Any], created: int, event_id: str) -> Facts:
@@ -174,12 +212,13 @@ def _charge_refunded(obj: Mapping[str, Any], created: int, event_id: str) -> Fac
     listed = obj.get("refunds")
     data = listed.get("data") if isinstance(listed, Mapping) else None
     refunds = [r for r in data if isinstance(r, Mapping)] if isinstance(data, list) else []
-    return Facts(
+    facts = Facts(
         charge_refunded=_int(obj.get("amount_refunded")),
         fully_refunded=obj.get("refunded") is True,
         refunds=dict(_refund(r) for r in refunds if _str(r.get("id"))),
         method=_method(obj, created, event_id),
     )
+    return _settlement(obj, facts)
 
 
 def _refund_event(obj: Mapping[str, Any], created: int, event_id: str) -> Facts:
@@ -188,7 +227,12 @@ def _refund_event(obj: Mapping[str, Any], created: int, event_id: str) -> Facts:
 
 def _refund(obj: Mapping[str, Any]) -> tuple[str, Refund]:
     # A refund without a status yet is on its way, which counts.
-    refund = Refund(amount=_int(obj.get("amount")), status=_str(obj.get("status")) or "pending")
+    refund = Refund(
+        amount=_int(obj.get("amount")),
+        status=_str(obj.get("status")) or "pending",
+        created_s=_int(obj.get("created")),
+        failure_reason=_str(obj.get("failure_reason")),
+    )
     return str(obj.get("id")), refund
 
 
@@ -231,6 +275,7 @@ EXTRACTORS: Mapping[str, Extractor] = {
     "charge.pending": _charge_pending,
     "charge.failed": _charge_failed,
     "charge.refunded": _charge_refunded,
+    "charge.updated": _charge_updated,
     "refund.created": _refund_event,
     "refund.updated": _refund_event,
     "refund.failed": _refund_event,

@@ -29,6 +29,8 @@ REFUND_STATUS_RANK = {
     "canceled": 3,
 }
 UNCOUNTED_REFUNDS = frozenset({"failed", "canceled"})
+# Accepted by Stripe, not yet through: the money is on its way to the customer.
+UNDER_WAY_REFUNDS = frozenset({"pending", "requires_action"})
 
 # An inquiry (warning_*) may escalate to a chargeback; a closed dispute stays closed, so a late
 # charge.dispute.created cannot reopen it. Unknown (newer) statuses rank lowest.
@@ -63,14 +65,43 @@ class Decline:
 class Refund:
     amount: int
     status: str
+    created_s: int = 0  # the refund's own `created` (Stripe's seconds): "pending since"
+    failure_reason: str | None = None  # Stripe's `failure_reason` once it failed
 
     @property
     def counted(self) -> bool:
         return self.status not in UNCOUNTED_REFUNDS
 
+    @property
+    def under_way(self) -> bool:
+        return self.status in UNDER_WAY_REFUNDS
+
     def merge(self, other: Refund) -> Refund:
+        # The furthest status wins, so a late `refund.updated` saying pending cannot undo the
+        # succeeded (or failed) one that overtook it.
         status = max(self.status, other.status, key=lambda s: (REFUND_STATUS_RANK.get(s, -1), s))
-        return Refund(amount=max(self.amount, other.amount), status=status)
+        reasons = [r for r in (self.failure_reason, other.failure_reason) if r]
+        return Refund(
+            amount=max(self.amount, other.amount),
+            status=status,
+            created_s=max(self.created_s, other.created_s),
+            failure_reason=max(reasons) if reasons else None,
+        )
+
+
+@dataclass(frozen=True)
+class Balance:
+    """The charge's balance transaction: what Stripe kept as its fee, and what reached the account."""
+
+    id: str  # txn_...
+    fee: int  # minor units of `currency`, the account's settlement currency
+    net: int
+    currency: str
+    available_on_s: int | None = None  # Stripe's seconds: when the net becomes available
+    status: str | None = None  # pending | available
+
+    def merge(self, other: Balance) -> Balance:
+        return max(self, other, key=lambda b: (b.status == "available", b.id, b.fee, b.net))
 
 
 @dataclass(frozen=True)
@@ -131,6 +162,11 @@ class Facts:
     refunds: Mapping[str, Refund] = field(default_factory=dict)
     disputes: Mapping[str, Dispute] = field(default_factory=dict)
     method: PaymentMethod | None = None  # only charges that went through (or are pending) say
+    # From the charge that went through: its balance transaction's id (Stripe fills it in a few
+    # seconds after the charge, in `charge.updated`), the figures once fetched, the receipt.
+    balance_transaction: str | None = None
+    balance: Balance | None = None
+    receipt_url: str | None = None
 
     def merge(self, other: Facts) -> Facts:
         return Facts(
@@ -146,13 +182,36 @@ class Facts:
             refunds=_merge_by_id(self.refunds, other.refunds, Refund.merge),
             disputes=_merge_by_id(self.disputes, other.disputes, Dispute.merge),
             method=other.method.later(self.method) if other.method else self.method,
+            balance_transaction=_larger(self.balance_transaction, other.balance_transaction),
+            balance=_either(self.balance, other.balance, Balance.merge),
+            receipt_url=_larger(self.receipt_url, other.receipt_url),
         )
 
     @property
     def refunded_amount(self) -> int:
         """The charge's own cumulative figure, or the refunds we know of, whichever says more."""
         counted = sum(r.amount for r in self.refunds.values() if r.counted)
-        return max(self.charge_refunded, counted)
+        return max(self.refunded_by_charge, counted)
+
+    @property
+    def refunded_by_charge(self) -> int:
+        """The charge's `amount_refunded`, less refunds that failed since: Stripe sends no new
+        `charge.refunded` when a refund fails, so the figure it last sent still counts them."""
+        returned = sum(r.amount for r in self.refunds.values() if not r.counted)
+        return max(0, self.charge_refunded - returned)
+
+    @property
+    def refunded_in_full(self) -> bool:
+        """A charge said `refunded: true` and no refund has failed since."""
+        return self.fully_refunded and all(r.counted for r in self.refunds.values())
+
+    @property
+    def refunds_under_way(self) -> dict[str, Refund]:
+        return {rid: r for rid, r in self.refunds.items() if r.under_way}
+
+    @property
+    def failed_refunds(self) -> dict[str, Refund]:
+        return {rid: r for rid, r in self.refunds.items() if r.status == "failed"}
 
     @property
     def latest_dispute(self) -> Dispute | None:
@@ -174,6 +233,9 @@ class Facts:
             "refunds": {rid: asdict(r) for rid, r in self.refunds.items()},
             "disputes": {did: asdict(d) for did, d in self.disputes.items()},
             "method": asdict(self.method) if self.method else None,
+            "balance_transaction": self.balance_transaction,
+            "balance": asdict(self.balance) if self.balance else None,
+            "receipt_url": self.receipt_url,
         }
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
 
@@ -185,6 +247,7 @@ class Facts:
             raise ValueError(f"facts written by a newer paydesk (format {data['v']})")
         decline = data.get("decline")
         method = data.get("method")  # absent in facts stored before it was recorded
+        balance = data.get("balance")
         return cls(
             seen=frozenset(data.get("seen", ())),
             paid=data.get("paid", False),
@@ -198,6 +261,9 @@ class Facts:
             refunds={rid: Refund(**r) for rid, r in data.get("refunds", {}).items()},
             disputes={did: Dispute(**d) for did, d in data.get("disputes", {}).items()},
             method=PaymentMethod(**method) if method else None,
+            balance_transaction=data.get("balance_transaction"),
+            balance=Balance(**balance) if balance else None,
+            receipt_url=data.get("receipt_url"),
         )
 
 
@@ -222,11 +288,23 @@ def derive_status(facts: Facts, amount: int) -> Status:
     refunded = facts.refunded_amount
     if refunded > 0:
         supported.append(Status.PARTIALLY_REFUNDED)
-    if facts.fully_refunded or 0 < paid_amount(facts, amount) <= refunded:
+    if facts.refunded_in_full or 0 < paid_amount(facts, amount) <= refunded:
         supported.append(Status.REFUNDED)
     if facts.disputes:
         supported.append(Status.DISPUTED)
     return max(supported, key=RANK.__getitem__)
+
+
+def _either(left: T | None, right: T | None, merge: Callable[[T, T], T]) -> T | None:
+    """Whichever is known; both merged when both are."""
+    if left is None or right is None:
+        return left if right is None else right
+    return merge(left, right)
+
+
+def _larger(left: str | None, right: str | None) -> str | None:
+    """Either one when only one is known; the same answer in any order when both are."""
+    return max(left, right) if left and right else left or right
 
 
 def _merge_by_id(

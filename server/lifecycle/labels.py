@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from ..money import format_amount
 from .facts import Facts, paid_amount
@@ -15,8 +16,8 @@ class CustomerView:
     title: str  # what happened, in plain words
     detail: str  # what the customer can do next
     final: bool  # nothing left for the customer to wait for: the page may stop listening
-    # How a closed dispute ended ("won", "lost", "warning_closed"): the card pictures the outcome,
-    # not a warning. None for every other state.
+    # How a closed dispute ended ("won", "lost", "warning_closed"), or "refund_pending" while a
+    # refund is on its way: the card pictures that rather than the status. None otherwise.
     outcome: str | None = None
 
 
@@ -33,8 +34,9 @@ def customer_view(status: Status, facts: Facts, *, amount: int, currency: str) -
         key=str(status),
         title=title,
         detail=detail,
-        final=status in SETTLED,
-        outcome=_dispute_outcome(facts) if status is Status.DISPUTED else None,
+        # A refund under way has an outcome still to come: the page keeps listening for it.
+        final=status in SETTLED and not facts.refunds_under_way,
+        outcome=_outcome(status, facts),
     )
 
 
@@ -42,7 +44,21 @@ def _words(status: Status, facts: Facts, amount: int, currency: str) -> tuple[st
     def money(minor: int) -> str:
         return format_amount(minor, currency)
 
+    under_way = facts.refunds_under_way
     match status:
+        case _ if status in PAID and under_way:
+            # Stripe counts a pending refund as refunded; the customer is told it is on its way,
+            # not that it arrived (a bank refund can still fail).
+            refund = sum(r.amount for r in under_way.values())
+            since = min((r.created_s for r in under_way.values() if r.created_s), default=0)
+            started = f" (started {_day(since)})" if since else ""
+            whole = paid_amount(facts, amount)
+            of = "" if refund >= whole else f" of your {money(whole)} payment"
+            return (
+                "Refund on its way",
+                f"A refund of {money(refund)}{of} is on its way to how you paid{started}."
+                " It can take a few days to arrive.",
+            )
         case Status.PENDING if AUTHENTICATION_REQUESTED in facts.seen:
             return (
                 "Your bank is asking you to confirm",
@@ -90,6 +106,25 @@ def _words(status: Status, facts: Facts, amount: int, currency: str) -> tuple[st
         case Status.DISPUTED:
             return _dispute_words(facts)
     raise AssertionError(f"no words for status {status!r}")  # a new Status needs its words
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _day(stamp_s: int) -> str:
+    """'28 Nov 2026' (UTC), the same in every locale."""
+    at = datetime.fromtimestamp(stamp_s, UTC)
+    return f"{at.day} {MONTHS[at.month - 1]} {at.year}"
+
+
+REFUND_PENDING = "refund_pending"
+PAID = frozenset({Status.SUCCEEDED, Status.PARTIALLY_REFUNDED, Status.REFUNDED})
+
+
+def _outcome(status: Status, facts: Facts) -> str | None:
+    if status is Status.DISPUTED:
+        return _dispute_outcome(facts)
+    return REFUND_PENDING if status in PAID and facts.refunds_under_way else None
 
 
 def _dispute_outcome(facts: Facts) -> str | None:

@@ -17,6 +17,7 @@ class MailKind(StrEnum):
     ASYNC_FAILED_CUSTOMER = "async_failed_customer"
     ASYNC_FAILED_OPERATOR = "async_failed_operator"
     REFUND_CONFIRMATION = "refund_confirmation"
+    REFUND_FAILED_OPERATOR = "refund_failed_operator"
     DISPUTE_ALERT = "dispute_alert"
     DISPUTE_CLOSED = "dispute_closed"
     # Not a transition's: queued once per incident when Stripe's webhooks stop reaching paydesk.
@@ -36,8 +37,13 @@ class MailIntent:
 
     @property
     def urgent(self) -> bool:
-        # Dispute evidence is due within days; while webhooks fail, refunds and disputes go unseen.
-        return self.kind in (MailKind.DISPUTE_ALERT, MailKind.WEBHOOK_ALARM)
+        # Dispute evidence is due within days; while webhooks fail, refunds and disputes go unseen;
+        # a failed refund leaves a customer waiting for money that is not coming.
+        return self.kind in (
+            MailKind.DISPUTE_ALERT,
+            MailKind.WEBHOOK_ALARM,
+            MailKind.REFUND_FAILED_OPERATOR,
+        )
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,8 @@ def mails_for(facts: Facts, status: Status) -> frozenset[MailIntent]:
         for refund_id, refund in facts.refunds.items()
         if refund.counted
     }
+    # A refund that failed (after its confirmation went out, or before): the operator must act.
+    mails |= {_mail(MailKind.REFUND_FAILED_OPERATOR, rid) for rid in facts.failed_refunds}
     mails |= {_mail(MailKind.DISPUTE_ALERT, dispute_id) for dispute_id in facts.disputes}
     mails |= {
         _mail(MailKind.DISPUTE_CLOSED, dispute_id)
@@ -144,6 +152,7 @@ NOUNS = {
     "charge.pending": "pending charge",
     "charge.failed": "decline",
     "charge.refunded": "refund",
+    "charge.updated": "charge update (fee, receipt)",
     "refund.created": "refund",
     "refund.updated": "refund update",
     "refund.failed": "refund failure",
@@ -162,9 +171,12 @@ def _reason(
     if merged == current:
         return "duplicate: nothing new"
     if RANK[after] < RANK[before]:  # only a refund that failed or was canceled lowers the rank
-        return f"refund failed or canceled: back to {after.replace('_', ' ')}"
+        return f"{_refund_news(current, merged) or 'refund failed or canceled'}: back to {after.replace('_', ' ')}"
     if headline(after, merged) != headline(before, current):
         return headline(after, merged)
+    news = _refund_news(current, merged)
+    if news:
+        return news
     noun = NOUNS.get(event.type, event.type)
     # A late event is news from before the outcome the payment already has: a decline after it
     # succeeded, a checkout completion after it was refunded. Refunds add up, so are never late.
@@ -172,6 +184,39 @@ def _reason(
     if before in SETTLED and own in LATE_IF_BELOW and RANK[own] < RANK[before]:
         return f"ignored: payment already {before.replace('_', ' ')}, a late {noun} changes nothing"
     return f"recorded: {noun}"
+
+
+# Stripe's refund `failure_reason`s in the operator's words.
+REFUND_FAILURES = {
+    "lost_or_stolen_card": "the card was reported lost or stolen",
+    "expired_or_canceled_card": "the card has expired or was canceled",
+    "charge_for_pending_refund_disputed": "the customer disputed the payment",
+    "insufficient_funds": "your Stripe balance could not cover it",
+    "declined": "the customer's bank declined it",
+    "merchant_request": "it was canceled at your request",
+    "unknown": "the bank gave no reason",
+}
+
+
+def refund_failure(reason: str | None) -> str:
+    """Why a refund failed, in words; Stripe's own code when paydesk has no words for it yet."""
+    if not reason:
+        return "Stripe gave no reason"
+    return REFUND_FAILURES.get(reason, reason.replace("_", " "))
+
+
+def _refund_news(current: Facts, merged: Facts) -> str | None:
+    """What changed about a refund already known: under way → succeeded, or failed."""
+    changes = []
+    for refund_id, refund in sorted(merged.refunds.items()):
+        known = current.refunds.get(refund_id)
+        if known is None or known.status == refund.status:
+            continue
+        if refund.status == "failed":
+            changes.append(f"refund failed ({refund_failure(refund.failure_reason)})")
+        else:
+            changes.append(f"refund {refund.status.replace('_', ' ')}")
+    return "; ".join(changes) or None
 
 
 LATE_IF_BELOW = frozenset(

@@ -11,6 +11,10 @@ from ..db import Connection, Database, Row
 from ..lifecycle import Facts, MailIntent, MailKind
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+# How long a claimed row stays with its sender before another may take it: longer than a batch
+# takes to send (20 messages, each within SMTP_TIMEOUT), so only a sender that died loses it.
+CLAIM_LEASE_MS = 5 * 60 * 1000
+NEVER_MS = 2**62  # later than any time a row is due
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,63 @@ async def due(db: Database, now: int, limit: int) -> list[OutboxRow]:
     return [OutboxRow.from_row(row) for row in rows]
 
 
+async def claim_due(
+    db: Database, now: int, limit: int, lease_ms: int = CLAIM_LEASE_MS
+) -> list[OutboxRow]:
+    """Due rows taken by this sender: due again for others only `lease_ms` later, or when released.
+
+    Several paydesk processes share one PostgreSQL outbox: each claims with SKIP LOCKED, so two
+    never take the same row, and a row whose sender died is sent again once the lease ran out
+    (with the same stored Message-ID, so a receiver can tell the copy). A read comes first: with
+    nothing due, as after most commits, no write is made. On a database only this process uses
+    (SQLite), the read is the claim.
+    """
+    rows = await due(db, now, limit)
+    if not rows or not db.shared:
+        return rows
+
+    def work(conn: Connection) -> list[OutboxRow]:
+        rows = conn.execute(
+            "SELECT * FROM outbox WHERE status = ? AND next_attempt_at <= ?"  # noqa: S608 - fixed clause
+            " ORDER BY urgent DESC, next_attempt_at, id LIMIT ?" + db.skip_locked,
+            (PENDING, now, limit),
+        ).fetchall()
+        if rows:
+            ids = [row["id"] for row in rows]
+            conn.execute(
+                f"UPDATE outbox SET next_attempt_at = ? WHERE id IN ({', '.join('?' for _ in ids)})",  # noqa: S608 - placeholders only
+                (now + lease_ms, *ids),
+            )
+        return [OutboxRow.from_row(row) for row in rows]
+
+    return await db.write(work)
+
+
+async def release(db: Database, outbox_ids: Iterable[int], now: int) -> None:
+    """Claimed rows their sender did not settle (cut off, stopping): due again at once."""
+    ids = sorted(outbox_ids)
+    if ids and db.shared:  # unshared, nothing was leased
+        await _update(
+            db,
+            f"UPDATE outbox SET next_attempt_at = ? WHERE status = ? AND id IN ({', '.join('?' for _ in ids)})",  # noqa: S608 - placeholders only
+            (now, PENDING, *ids),
+        )
+
+
+async def postpone(db: Database, outbox_id: int, due_at: int, *, if_due_by: int = NEVER_MS) -> None:
+    """A row not rendered yet, due at `due_at` instead: no attempt is counted, nothing else changes.
+
+    `if_due_by`: only while it is due no later than that (a row claimed by a sender is due later,
+    at the end of its lease, and stays with that sender).
+    """
+    await _update(
+        db,
+        "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = ? AND message IS NULL"
+        " AND next_attempt_at <= ?",
+        (due_at, outbox_id, PENDING, if_due_by),
+    )
+
+
 async def next_due_at(db: Database) -> int | None:
     """When the earliest pending row is due (unix ms), or None when nothing is pending."""
     row = await db.fetch_one("SELECT min(next_attempt_at) FROM outbox WHERE status = ?", (PENDING,))
@@ -112,8 +173,8 @@ async def mark_sent(db: Database, outbox_id: int, note: str | None = None) -> No
     await _update(
         db,
         "UPDATE outbox SET status = ?, sent_at = ?, last_attempt_at = ?, attempts = attempts + 1,"
-        " last_error = ? WHERE id = ? AND status = ?",
-        (SENT, stamp, stamp, note, outbox_id, PENDING),
+        " last_error = ?, next_attempt_at = ? WHERE id = ? AND status = ?",
+        (SENT, stamp, stamp, note, stamp, outbox_id, PENDING),
     )
 
 
@@ -128,11 +189,12 @@ async def mark_retry(db: Database, outbox_id: int, error: str, next_attempt_at: 
 
 async def mark_failed(db: Database, outbox_id: int, error: str, *, attempted: bool = True) -> None:
     """Given up on: a permanent refusal, a message that cannot be built, or retries ran out."""
+    stamp = now_ms()
     await _update(
         db,
-        "UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ?, last_attempt_at = ?"
-        " WHERE id = ? AND status = ?",
-        (FAILED, int(attempted), error, now_ms(), outbox_id, PENDING),
+        "UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ?, last_attempt_at = ?,"
+        " next_attempt_at = ? WHERE id = ? AND status = ?",
+        (FAILED, int(attempted), error, stamp, stamp, outbox_id, PENDING),
     )
 
 
@@ -148,8 +210,8 @@ def enqueue(conn: Connection, payment_id: str, mails: Iterable[MailIntent]) -> N
     """Queue a transition's mail in the caller's transaction; a dedupe key is queued once, ever."""
     stamp = now_ms()
     conn.executemany(
-        "INSERT OR IGNORE INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(payment_id, str(m.kind), m.dedupe_key, int(m.urgent), stamp, stamp) for m in mails],
     )
 
@@ -183,6 +245,7 @@ COPY_NAMES = {
     MailKind.ASYNC_FAILED_CUSTOMER: "the failed bank payment notice",
     MailKind.ASYNC_FAILED_OPERATOR: "the failed bank payment notice to you",
     MailKind.REFUND_CONFIRMATION: "the refund confirmation",
+    MailKind.REFUND_FAILED_OPERATOR: "the failed refund notice to you",
     MailKind.DISPUTE_ALERT: "the dispute alert",
     MailKind.DISPUTE_CLOSED: "the dispute outcome",
     MailKind.WEBHOOK_ALARM: "the webhook alarm",
@@ -242,11 +305,10 @@ async def queue_copy(db: Database, payment_id: str, kind: MailKind) -> tuple[int
         stamp = now_ms()
         cursor = conn.execute(
             "INSERT INTO outbox (payment_id, kind, dedupe_key, urgent, next_attempt_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (payment_id, str(kind), key, int(MailIntent(kind, key).urgent), stamp, stamp),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid, key
+        return int(cursor.fetchone()[0]), key
 
     return await db.write(work)
 

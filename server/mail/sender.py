@@ -12,9 +12,10 @@ from typing import TypeVar
 from ..clock import now_ms
 from ..db import Database, DatabaseError
 from ..pacing import BackgroundPacer
-from ..payments import get_payment
+from ..payments import Payment, get_payment
 from . import outbox
 from .compose import CannotCompose, Composer
+from .messages import awaits_payment_method
 from .outbox import OutboxRow, Rendered
 from .retry import RetryPolicy
 from .transport import DeliveryError, Transport
@@ -26,6 +27,10 @@ DEFAULT_IDLE = 30.0  # the longest sleep with nothing due: picks up rows queued 
 DEFAULT_BATCH = 20  # messages sent over one SMTP connection before looking at the outbox again
 STOP_TIMEOUT = 5.0
 DB_ERROR_PAUSE = 5.0
+# A receipt queued before the charge that says how the customer paid (Stripe's events arrive in
+# any order) waits for it: looked at again this often, and sent without it after the limit.
+HOLD_RECHECK = 2.0
+HOLD_LIMIT = 60.0
 
 
 class MailSender:
@@ -43,6 +48,8 @@ class MailSender:
         batch_size: int = DEFAULT_BATCH,
         rng: random.Random | None = None,
         pacer: BackgroundPacer | None = None,
+        hold_recheck: float = HOLD_RECHECK,
+        hold_limit: float = HOLD_LIMIT,
     ) -> None:
         self._db = db
         self._composer = composer
@@ -55,6 +62,12 @@ class MailSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.failed_attempts = 0  # since start: every delivery attempt the server did not take
+        self._claimed: set[int] = set()  # rows of the batch in hand not yet marked
+        self._hold_recheck_ms = int(hold_recheck * 1000)
+        self._hold_limit_ms = int(hold_limit * 1000)
+        # Rows this sender holds for their charge: outbox id -> the row. After a commit (wake)
+        # those whose charge has come are due at once, not at their next look.
+        self._held: dict[int, OutboxRow] = {}
 
     def wake(self) -> None:
         """Look at the outbox now: new mail was committed."""
@@ -75,15 +88,27 @@ class MailSender:
             log.warning("the mail sender did not stop within %s s", STOP_TIMEOUT)
 
     async def deliver_due(self) -> int:
-        """Send one batch of due messages over one connection; returns how many rows it took."""
-        rows = await outbox.due(self._db, now_ms(), self._batch_size)
-        ready: list[tuple[OutboxRow, Rendered]] = []
-        for row in rows:
-            rendered = row.rendered or await self._render(row)
-            if rendered is not None:
-                ready.append((row, rendered))
-        if ready:
-            await self._deliver(ready)
+        """Send one batch of due messages over one connection; returns how many rows it took.
+
+        The rows are claimed first (other processes skip them); those the batch did not settle
+        (the connection was lost, or the sender is stopping) are released, due again at once.
+        """
+        if self._held:
+            await self._release_held()
+        rows = await outbox.claim_due(self._db, now_ms(), self._batch_size)
+        self._claimed = {row.id for row in rows}
+        try:
+            ready: list[tuple[OutboxRow, Rendered]] = []
+            for row in rows:
+                rendered = row.rendered or await self._render(row)
+                if rendered is not None:
+                    ready.append((row, rendered))
+            if ready:
+                await self._deliver(ready)
+        finally:
+            if self._claimed:
+                await _settle(outbox.release(self._db, self._claimed, now_ms()))
+            self._claimed = set()
         return len(rows)
 
     async def _run(self) -> None:
@@ -102,6 +127,8 @@ class MailSender:
     async def _render(self, row: OutboxRow) -> Rendered | None:
         """Render once and store it: every later attempt sends exactly this text."""
         payment = await get_payment(self._db, row.payment_id)
+        if payment is not None and await self._hold(row, payment):
+            return None
         started = time.perf_counter()
         try:
             if payment is None:
@@ -110,12 +137,49 @@ class MailSender:
         except CannotCompose as exc:
             log.error("mail %s (%s) cannot be built, marked failed: %s", row.id, row.kind, exc)
             await _settle(outbox.mark_failed(self._db, row.id, str(exc), attempted=False))
+            self._claimed.discard(row.id)
             return None
         composing = time.perf_counter() - started  # the costly part of mail: ~2 ms of the loop
         stored = await _settle(outbox.store_rendered(self._db, row.id, rendered))
         if self._pacer is not None:
             await self._pacer.after_step(composing)
         return stored
+
+    def _waits(self, row: OutboxRow, payment: Payment, now: int) -> bool:
+        """Whether the row should wait longer for the charge before it is rendered."""
+        if outbox.RESEND_MARK in row.dedupe_key:  # a copy: the original had its wait
+            return False
+        return now < row.created_at + self._hold_limit_ms and awaits_payment_method(
+            row.kind, payment
+        )
+
+    async def _hold(self, row: OutboxRow, payment: Payment) -> bool:
+        """Put the row back for a while if its charge is not in yet; no attempt is counted."""
+        now = now_ms()
+        if not self._waits(row, payment, now):
+            self._held.pop(row.id, None)
+            return False
+        if row.id not in self._held:
+            log.info(
+                "mail %s (%s) waits for the charge that says how it was paid", row.id, row.kind
+            )
+        due_at = min(now + self._hold_recheck_ms, row.created_at + self._hold_limit_ms)
+        await _settle(outbox.postpone(self._db, row.id, due_at))
+        self._claimed.discard(row.id)
+        self._held[row.id] = row
+        return True
+
+    async def _release_held(self) -> None:
+        """Held rows whose charge has come (or whose wait is over) are due now."""
+        now = now_ms()
+        for row in list(self._held.values()):
+            payment = await get_payment(self._db, row.payment_id)
+            if payment is not None and self._waits(row, payment, now):
+                continue
+            # Rendered meanwhile, or claimed by a sender (its lease runs past any hold): left be.
+            del self._held[row.id]
+            held_until = row.created_at + self._hold_limit_ms
+            await _settle(outbox.postpone(self._db, row.id, now, if_due_by=held_until))
 
     async def _deliver(self, ready: list[tuple[OutboxRow, Rendered]]) -> None:
         try:
@@ -136,6 +200,7 @@ class MailSender:
                         return  # the rest stay due; the next batch opens a new connection
                     continue
                 await _settle(outbox.mark_sent(self._db, row.id, note))
+                self._claimed.discard(row.id)
                 log.info("sent mail %s (%s)", row.id, row.kind)
             finished = True
         finally:
@@ -146,6 +211,7 @@ class MailSender:
 
     async def _failed(self, row: OutboxRow, error: DeliveryError) -> None:
         self.failed_attempts += 1
+        self._claimed.discard(row.id)  # marked below: failed, or due again at its retry time
         attempts = row.attempts + 1
         if error.permanent:
             log.warning("mail %s (%s) refused, marked failed: %s", row.id, row.kind, error)

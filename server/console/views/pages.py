@@ -9,7 +9,9 @@ from aiohttp import web
 
 from ...clock import now_ms
 from ...lifecycle import Status
+from ...stripe_gateway import API_VERSION
 from ...web.keys import catalog_key, config_key, db_key, webhook_stats_key
+from ...webhooks import VERSIONS_WINDOW_MS, api_version_advice, other_api_versions
 from ..chart import bar_chart
 from ..csv_export import csv_chunks
 from ..guard import operator_page
@@ -118,10 +120,14 @@ async def health(request: web.Request) -> web.Response:
         db, request.app[webhook_stats_key], now_ms(), request.app[config_key].webhook_alert_after
     )
     storage = await load_storage(db, config.disk_warning_mb * MB)
+    versions = await other_api_versions(db, now_ms() - VERSIONS_WINDOW_MS)
     return page(
         request,
         "admin/health.html",
         {
+            "api_version": API_VERSION,
+            "other_versions": versions,
+            "version_advice": api_version_advice([v.api_version for v in versions]),
             "report": report,
             "storage": storage,
             "warning_mb": config.disk_warning_mb,

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ...clock import now_ms
-from ...lifecycle import Facts, Status
+from ...lifecycle import Facts, Status, refund_failure
 from ...mail.outbox import ResendRefused, mail_kind, queue_copy
 from ...money import format_major
 from ...payments import Payment, get_payment
@@ -33,7 +33,7 @@ from .common import console_error, not_found, page, see_other
 
 FORM_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 NOTICES = {
-    "refund-sent": "Stripe accepted the refund. The status changes when Stripe's confirmation arrives, usually within seconds.",
+    "refund-sent": "Stripe accepted the refund. The status changes when Stripe's confirmation arrives, usually within seconds; a bank refund stays pending for a few days.",
     "refund-in-progress": "This refund is already on its way to Stripe; it was not sent twice.",
     "refund-already-sent": "This form was already used and Stripe accepted that refund; it was not sent twice.",
     "receipt": "A copy of the receipt is queued; the mail sender delivers it shortly.",
@@ -97,6 +97,7 @@ async def _detail(
             advise(did, d, test_mode=config.is_test_mode) for did, d in facts.disputes.items()
         ],
         "checkout_open": payment.status in CHECKOUT_OPEN,
+        "refund_failure": refund_failure,
         "notice": NOTICES.get(request.query.get("done", "")),
         "error": None,
         "amount_text": "",
