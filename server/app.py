@@ -10,17 +10,22 @@ from aiohttp import web
 from .catalog import load_catalog
 from .config import Config, StripeMode, origin_of
 from .console import setup_console
+from .lifecycle import HANDLED_TYPES
 from .pacing import Foreground
 from .package_data import templates_folder
 from .payment_events import PaymentEvents
 from .payments import get_payment
 from .resources import (
+    change_feed_ctx,
     checkout_ctx,
     close_status_pages,
     confirmer_ctx,
     database_ctx,
     gc_schedule_ctx,
     mail_sender_ctx,
+    mail_transport_ctx,
+    my_payments_ctx,
+    notifier_ctx,
     status_pages_ctx,
     stripe_ctx,
     webhooks_ctx,
@@ -117,9 +122,13 @@ async def create_app(config: Config) -> web.Application:
 
     # Resources in the order they need each other; each stops in reverse (resources.py).
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(mail_transport_ctx)
     app.cleanup_ctx.append(mail_sender_ctx)
+    app.cleanup_ctx.append(notifier_ctx)
+    app.cleanup_ctx.append(my_payments_ctx)
     app.cleanup_ctx.append(stripe_ctx)
     app.cleanup_ctx.append(status_pages_ctx)
+    app.cleanup_ctx.append(change_feed_ctx)
     app.cleanup_ctx.append(checkout_ctx)
     app.cleanup_ctx.append(webhooks_ctx)
     app.cleanup_ctx.append(confirmer_ctx)
@@ -151,6 +160,10 @@ def _mount_sandbox(app: web.Application, config: Config) -> None:
         public_url=config.sandbox_public_url,
         webhook_url=config.webhook_url,
         webhook_secrets=config.webhook_secrets,
+        # Subscribed to what paydesk handles, as the doctor asks of a Stripe endpoint.
+        webhook_events=tuple(sorted(HANDLED_TYPES)),
+        # The sandbox takes only its own key, as Stripe does: the one paydesk presents.
+        secret_key=config.stripe_secret_key,
     )
     app.add_subapp("/_sandbox", create_sandbox_app(settings))
     log.warning(

@@ -5,22 +5,28 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
 from .money import MAX_AMOUNT, default_locale, typing_rules
+from .notify.settings import url_problem
 
 PRODUCT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 CURRENCY = re.compile(r"^[a-z]{3}$")
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_QUANTITY = 999
+# A product's metadata goes into each notification about its payments: Stripe's limits for its own.
+METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+MAX_METADATA = 50
+MAX_METADATA_VALUE = 500
 
 SHOP_KEYS = {"name", "contact_email", "website", "logo_url", "accent_color"}
 PRODUCT_KEYS = {
     "id", "name", "description", "currency", "unit_amount", "min_quantity", "max_quantity",
-    "custom_amount", "next_step_url", "next_step_label",
+    "custom_amount", "next_step_url", "next_step_label", "notify_url", "metadata",
 }  # fmt: skip
 CUSTOM_KEYS = {"minimum", "maximum", "presets"}
 
@@ -48,6 +54,9 @@ class Product:
     custom_amount: CustomAmount | None
     next_step_url: str | None
     next_step_label: str
+    # Where this product's notifications go instead of NOTIFY_URLS (docs/notifications.md).
+    notify_url: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def amount_rules(self, locale: str) -> dict[str, str]:
         """The amount box's data attributes: how to read what is typed, and the allowed range."""
@@ -189,7 +198,33 @@ def _product(raw: Mapping[str, Any], index: int) -> Product:
         custom_amount=custom,
         next_step_url=next_step_url,
         next_step_label=field.text("next_step_label", required=False, limit=60) or "Next step",
+        notify_url=_notify_url(field.text("notify_url", required=False, limit=2000), where),
+        metadata=_metadata(raw.get("metadata", {}), where),
     )
+
+
+def _notify_url(value: str, where: str) -> str | None:
+    problem = url_problem(value) if value else None
+    if problem:
+        raise CatalogError(f"{where}: notify_url: {problem}")
+    return value or None
+
+
+def _metadata(raw: object, where: str) -> Mapping[str, str]:
+    if not isinstance(raw, Mapping):
+        raise CatalogError(f'{where}: metadata must be a table, like metadata = {{ sku = "A-12" }}')
+    if len(raw) > MAX_METADATA:
+        raise CatalogError(f"{where}: metadata has more than {MAX_METADATA} keys")
+    for key, value in raw.items():
+        if not METADATA_KEY.match(key):
+            raise CatalogError(
+                f"{where}: metadata key {key[:60]!r} must be 1 to 40 letters, digits, _ . or -"
+            )
+        if not isinstance(value, str) or len(value) > MAX_METADATA_VALUE:
+            raise CatalogError(
+                f"{where}: metadata.{key} must be text of at most {MAX_METADATA_VALUE} characters"
+            )
+    return MappingProxyType(dict(raw))
 
 
 def _custom_amount(raw: Mapping[str, Any], where: str) -> CustomAmount:

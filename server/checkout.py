@@ -6,10 +6,10 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from . import payments
+from . import customers, payments
 from .clock import now_ms
 from .db import Database
 from .lifecycle import SETTLED, Status
@@ -22,6 +22,19 @@ from .stripe_gateway import SessionRequest, StripeGateway, StripeUnavailable
 log = logging.getLogger(__name__)
 STRIPE_MIN_EXPIRY = 30 * 60
 STRIPE_MAX_EXPIRY = 24 * 60 * 60
+
+
+# Takes one attempt for a client: 0 when allowed, else the seconds until it may try again.
+Limiter = Callable[[str], Awaitable[float]]
+
+
+def in_process(limiter: RateLimiter) -> Limiter:
+    """A limiter of this process's memory: enough where one process serves (SQLite)."""
+
+    async def acquire(client: str) -> float:
+        return limiter.acquire(client)
+
+    return acquire
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,7 @@ class Checkout:
         urls: CheckoutUrls,
         expiry_minutes: int,
         events: PaymentEvents,
-        limiter: RateLimiter,
+        limiter: Limiter,
     ) -> None:
         self._db = db
         self._limiter = limiter  # attempts per client that reach Stripe
@@ -82,7 +95,7 @@ class Checkout:
                 return CheckoutResult(payment, redirect_to_checkout=not expired)
             if payment is not None and payment.status not in (Status.PENDING, Status.NOT_STARTED):
                 return CheckoutResult(payment, redirect_to_checkout=False)
-            wait_s = self._limiter.acquire(client)
+            wait_s = await self._limiter(client)
             if wait_s:
                 raise TooManyAttempts(wait_s)
             if payment is None:
@@ -139,6 +152,7 @@ class Checkout:
             success_url=self._urls.success(payment.id),
             cancel_url=self._urls.cancel(payment.id),
             expires_at_s=payment.expires_at // 1000,
+            stripe_customer=await customers.customer_for(self._db, payment.customer_email),
         )
         # Stable across crashes and double submits; a new attempt only after a recorded failure.
         idempotency_key = f"paydesk-checkout-{payment.id}-{payment.checkout_attempts}"

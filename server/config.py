@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 from babel import Locale, UnknownLocaleError
 from dotenv import dotenv_values
 
+from .notify.settings import NotifySettings, NotifySettingsError, notify_settings
 from .package_data import example_catalog
 
 EXAMPLE_CATALOG = example_catalog()
 STRIPE_API = "https://api.stripe.com"
-# The key the app presents to the built-in sandbox; the sandbox accepts any sk_test_ key.
+# The key the app presents to the built-in sandbox, which is given it as its own secret key.
 SANDBOX_SECRET_KEY = "sk_test_paydesk_sandbox"  # noqa: S105 - a public test-mode placeholder
 # The proxy on this machine: only its forwarded headers say who the client is.
 LOOPBACK_PROXIES = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
@@ -87,7 +88,9 @@ class Config:
     port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
     # Relative paths are relative to the directory paydesk is started in, as `.env` is.
-    database_path: Path = Path("var") / "paydesk.db"
+    database_path: Path = Path("var") / "paydesk.db"  # SQLite's file, unless postgresql_url is set
+    # DATABASE_URL=postgresql://...: PostgreSQL instead of the SQLite file (may hold a password).
+    postgresql_url: str = field(default="", repr=False)
     wal_limit_mb: int = 64  # the writer checkpoints and truncates the WAL when it grows past this
     disk_warning_mb: int = 500  # less free space than this beside the database is a health warning
     catalog_path: Path = EXAMPLE_CATALOG
@@ -129,6 +132,18 @@ class Config:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     access_log: bool = False
     locale: str = ""  # empty: the usual locale of the catalog's currency (money.default_locale)
+    notify: NotifySettings = field(default_factory=NotifySettings)  # docs/notifications.md
+    save_payment_methods: bool = False  # Stripe Checkout offers returning customers to save a card
+
+    @property
+    def database(self) -> Path | str:
+        """Where the data lives: the PostgreSQL URL when one is set, else SQLite's file."""
+        return self.postgresql_url or self.database_path
+
+    @property
+    def database_label(self) -> str:
+        """The database as messages name it: SQLite's path, or the URL with its password hidden."""
+        return redact_url(self.postgresql_url) if self.postgresql_url else str(self.database_path)
 
     @property
     def is_test_mode(self) -> bool:
@@ -209,7 +224,7 @@ def _build(settings: _Settings) -> Config:
         host=host,
         port=port,
         public_url=public_url,
-        database_path=_database_path(settings.text("DATABASE_URL", "sqlite:///var/paydesk.db")),
+        **_database(settings.text("DATABASE_URL", "sqlite:///var/paydesk.db")),
         wal_limit_mb=settings.number("WAL_LIMIT_MB", 64, 1, 4096, int),
         disk_warning_mb=settings.number("DISK_WARNING_MB", 500, 0, 10_000_000, int),
         catalog_path=_catalog_path(settings.text("CATALOG")),
@@ -234,6 +249,10 @@ def _build(settings: _Settings) -> Config:
         log_format=_log_format(settings.text("LOG_FORMAT", "text")),
         access_log=_flag(settings.text("ACCESS_LOG", "0"), "ACCESS_LOG"),
         locale=_locale(settings.text("LOCALE")),
+        notify=_notify(settings),
+        save_payment_methods=_flag(
+            settings.text("SAVE_PAYMENT_METHODS", "0"), "SAVE_PAYMENT_METHODS"
+        ),
     )
 
 
@@ -248,15 +267,47 @@ def _public_url(raw: str, default: str) -> str:
     return raw.rstrip("/")
 
 
+def _database(raw: str) -> dict[str, Any]:
+    if raw.startswith(("postgresql://", "postgres://")):
+        return {"postgresql_url": _postgresql_url(raw)}
+    return {"database_path": _database_path(raw)}
+
+
 def _database_path(raw: str) -> Path:
     prefix = "sqlite:///"
     if not raw.startswith(prefix) or raw == prefix:
         raise ConfigError(
-            f"DATABASE_URL: expected sqlite:///relative/path.db or sqlite:////absolute/path.db, got {raw!r}"
+            "DATABASE_URL: expected sqlite:///relative/path.db, sqlite:////absolute/path.db or "
+            f"postgresql://user@host/database, got {raw!r}"
         )
     path = Path(raw[len(prefix) :])
     # Made absolute once, so the path every command prints is the one it opens.
     return path if path.is_absolute() else Path.cwd() / path
+
+
+def _postgresql_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = parts._replace(netloc="")
+    no_host = not parts.hostname and "host=" not in parts.query
+    if no_host or parts.path in ("", "/") or parts.fragment:
+        raise ConfigError(
+            "DATABASE_URL: expected postgresql://user:password@host:5432/database "
+            f"(a host and a database name), got {redact_url(raw)!r}"
+        )
+    return raw
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for logs and messages: its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
 def _catalog_path(raw: str) -> Path:
@@ -439,3 +490,15 @@ def _locale(raw: str) -> str:
         raise ConfigError(
             f"LOCALE: expected a locale like de_DE, fr_FR or en_US, got {raw!r}"
         ) from None
+
+
+def _notify(settings: _Settings) -> NotifySettings:
+    """Signed notifications to the operator's systems (server/notify/settings.py checks them)."""
+    try:
+        return notify_settings(
+            settings.items("NOTIFY_URLS"),
+            settings.text("NOTIFY_SECRET"),
+            settings.number("NOTIFY_RETRY_BASE", 10.0, 0.1, 3600, float),
+        )
+    except NotifySettingsError as exc:
+        raise ConfigError(str(exc)) from None

@@ -8,24 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 
-from .checkout import Checkout, CheckoutUrls
+from .balance import CATCH_UP_EVERY_S, BalanceRecorder
+from .change_feed import ChangeFeed
+from .checkout import Checkout, CheckoutUrls, in_process
 from .confirm import Confirmer
-from .db import Database
 from .gc_schedule import full_passes_when_quiet
 from .mail.compose import Composer, from_address
 from .mail.messages import Links
 from .mail.retry import RetryPolicy
 from .mail.sender import DEFAULT_BATCH, DEFAULT_IDLE, MailSender
 from .mail.transport import transport_for
+from .my_payments import MyPayments, SignInMailer, sign_in_limits
+from .notify.worker import running_notifier
 from .pacing import BackgroundPacer
 from .package_data import migrations_folder
 from .rate_limit import RateLimiter
+from .reconcile.startup import catch_up_after_start
+from .shared_limits import SharedRateLimiter
 from .status_view import payment_snapshot
-from .stripe_gateway import open_stripe
+from .storage import open_database
+from .stripe_gateway import open_stripe, open_stripe_client
 from .web.fanout import Hub
 from .web.keys import (
     catalog_key,
@@ -36,6 +43,8 @@ from .web.keys import (
     events_key,
     foreground_key,
     mail_sender_key,
+    mail_transport_key,
+    my_payments_key,
     status_pages_key,
     stripe_key,
     webhook_stats_key,
@@ -49,9 +58,7 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[config_key]
-    db = await Database.open(
-        config.database_path, wal_limit_bytes=config.wal_limit_mb * 1024 * 1024
-    )
+    db = await open_database(config.database, wal_limit_bytes=config.wal_limit_mb * 1024 * 1024)
     try:
         await db.migrate(migrations_folder())
         app[db_key] = db
@@ -84,11 +91,32 @@ async def status_pages_ctx(app: web.Application) -> AsyncIterator[None]:
             await heartbeats
 
 
+async def change_feed_ctx(app: web.Application) -> AsyncIterator[None]:
+    """On PostgreSQL: changes committed by any paydesk process, shown on this one's pages too."""
+    url = app[config_key].postgresql_url
+    if not url:
+        yield  # one process on SQLite: its own writers tell PaymentEvents of every change
+        return
+    feed = ChangeFeed(url, app[events_key])
+    await feed.start()
+    try:
+        yield
+    finally:
+        await feed.stop()
+
+
 async def close_status_pages(app: web.Application) -> None:
     """on_shutdown: sockets must close before the server waits for open handlers to finish,
     and cleanup contexts only end after that wait."""
     if status_pages_key in app:
         await app[status_pages_key].hub.close(reason=b"server shutting down")
+
+
+async def mail_transport_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The one mail transport of the process (its choice logged once), for every sender of mail."""
+    config = app[config_key]
+    app[mail_transport_key] = transport_for(config, from_address(config, app[catalog_key].shop))
+    yield
 
 
 def mail_sender_context(
@@ -104,7 +132,7 @@ def mail_sender_context(
         sender = MailSender(
             app[db_key],
             Composer(config, catalog, mail_links(app)),
-            transport_for(config, from_address(config, catalog.shop)),
+            app[mail_transport_key],
             policy=policy,
             idle=idle,
             batch_size=batch_size,
@@ -126,6 +154,26 @@ def mail_sender_context(
 mail_sender_ctx = mail_sender_context()
 
 
+async def my_payments_ctx(app: web.Application) -> AsyncIterator[None]:
+    """'My payments': the sign-in limits, and the task that mails sign-in links."""
+    config, shop = app[config_key], app[catalog_key].shop
+    mailer = SignInMailer(app[mail_transport_key], from_address(config, shop), shop.name)
+    async with mailer.running():
+        app[my_payments_key] = MyPayments(sign_in_limits(app[db_key]), mailer)
+        yield
+
+
+async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Signed notifications to the operator's systems (server/notify): one sender, woken by commits."""
+    config = app[config_key]
+    async with running_notifier(app[db_key], config.notify, app[catalog_key]) as notifier:
+        stop_waking = app[events_key].on_commit(notifier.wake)
+        try:
+            yield
+        finally:
+            stop_waking()
+
+
 def mail_links(app: web.Application) -> Links:
     """The absolute URLs mail links to, built from the app's named routes."""
     base = app[config_key].public_url
@@ -136,7 +184,12 @@ def mail_links(app: web.Application) -> Links:
     def console(payment_id: str) -> str:
         return base + str(app.router["admin.payment"].url_for(payment_id=payment_id))
 
-    return Links(status=status, console=console, shop=base + str(app.router["index"].url_for()))
+    return Links(
+        status=status,
+        console=console,
+        shop=base + str(app.router["index"].url_for()),
+        my_payments=base + str(app.router["my_payments"].url_for()),
+    )
 
 
 async def checkout_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -157,21 +210,28 @@ async def checkout_ctx(app: web.Application) -> AsyncIterator[None]:
         config.checkout_expiry_minutes,
         app[events_key],
         # Counted in Checkout, not a middleware: only attempts that reach Stripe count, so a
-        # typo costs the customer nothing.
-        RateLimiter(config.checkout_rate_limit),
+        # typo costs the customer nothing. With several processes (PostgreSQL), in the database.
+        SharedRateLimiter(app[db_key], "checkout", config.checkout_rate_limit).acquire
+        if config.postgresql_url
+        else in_process(RateLimiter(config.checkout_rate_limit)),
     )
     yield
 
 
 async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Applying Stripe's events, and the background fetch of the fees they name (balance.py)."""
+    gateway = app[stripe_key]
+    balances = BalanceRecorder(app[db_key], gateway.balance_transaction, app[events_key])
     app[webhooks_key] = WebhookProcessor(
-        app[db_key], app[stripe_key].payment_id_for_intent, app[events_key]
+        app[db_key], gateway.payment_id_for_intent, app[events_key], balances.wanted
     )
-    yield
+    async with _running(balances.serve(), balances.catch_up_every(CATCH_UP_EVERY_S)):
+        yield
 
 
 async def confirmer_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Lookups at Stripe for customers back from checkout, and the sweep for the rest."""
+    """Lookups at Stripe for customers back from checkout, the sweep for the rest, and the
+    catch-up on Stripe's events after a start when the last one is old (reconcile/startup.py)."""
     confirmer = Confirmer(
         app[db_key],
         app[stripe_key].checkout_session_as_seen,
@@ -180,19 +240,15 @@ async def confirmer_ctx(app: web.Application) -> AsyncIterator[None]:
         stats=app[webhook_stats_key],
     )
     app[confirmer_key] = confirmer
-    loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(confirmer.serve_returns())]
-    interval_s = app[config_key].reconcile_interval
-    if interval_s:
-        tasks.append(loop.create_task(confirmer.sweep_every(interval_s)))
-    try:
+    work = [confirmer.serve_returns()]
+    config = app[config_key]
+    if config.reconcile_interval:
+        work.append(confirmer.sweep_every(config.reconcile_interval))
+        work.append(
+            catch_up_after_start(app[db_key], app[webhooks_key], lambda: open_stripe_client(config))
+        )
+    async with _running(*work):
         yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def gc_schedule_context(**timing: float) -> CleanupContext:
@@ -206,3 +262,18 @@ def gc_schedule_context(**timing: float) -> CleanupContext:
 
 
 gc_schedule_ctx = gc_schedule_context()
+
+
+@contextlib.asynccontextmanager
+async def _running(*work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Background tasks for as long as the block runs; cancelled and awaited when it ends."""
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(coroutine) for coroutine in work]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

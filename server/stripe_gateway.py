@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -18,8 +18,13 @@ from stripe.params import RefundCreateParams
 from stripe.params.checkout import SessionCreateParams, SessionRetrieveParams
 
 from .config import Config
+from .lifecycle import Balance, balance_from
 
 log = logging.getLogger(__name__)
+
+# The Stripe API version paydesk is written for: the one the SDK pins. Events rendered in another
+# version are read for the fields paydesk uses, and the Health page says so (server/webhooks.py).
+API_VERSION: str = stripe.api_version
 
 
 class StripeUnavailable(Exception):
@@ -63,13 +68,16 @@ class SessionRequest:
     success_url: str
     cancel_url: str
     expires_at_s: int  # Stripe's unit: seconds since the epoch
+    # The Stripe Customer this email paid as before (server/customers.py); None: a first checkout.
+    stripe_customer: str | None = None
 
-    def params(self) -> SessionCreateParams:
+    def params(self, *, save_payment_methods: bool = False) -> SessionCreateParams:
+        """`save_payment_methods`: Checkout offers to save the card for the customer's next visit."""
         product_data: dict[str, str] = {"name": self.product_name}
         if self.product_description:  # Stripe rejects an empty description
             product_data["description"] = self.product_description
         metadata = {"payment_id": self.payment_id, "product_id": self.product_id}
-        return {
+        params: SessionCreateParams = {
             "mode": "payment",
             "line_items": [
                 {
@@ -81,7 +89,6 @@ class SessionRequest:
                     "quantity": self.quantity,
                 }
             ],
-            "customer_email": self.customer_email,
             "client_reference_id": self.payment_id,
             "metadata": metadata,
             "payment_intent_data": {"metadata": metadata, "description": self.product_name},
@@ -89,6 +96,16 @@ class SessionRequest:
             "cancel_url": self.cancel_url,
             "expires_at": self.expires_at_s,
         }
+        if self.stripe_customer:
+            # Stripe refuses `customer_email` beside `customer`: the Customer's email is used.
+            params["customer"] = self.stripe_customer
+        else:
+            # A Customer made at completion, recorded for this email from the completed event.
+            params["customer_creation"] = "always"
+            params["customer_email"] = self.customer_email
+        if save_payment_methods:
+            params["saved_payment_method_options"] = {"payment_method_save": "enabled"}
+        return params
 
 
 class StripeCalls:
@@ -124,18 +141,44 @@ class StripeCalls:
 
 
 class StripeGateway:
-    def __init__(self, client: stripe.StripeClient) -> None:
+    def __init__(self, client: stripe.StripeClient, *, save_payment_methods: bool = False) -> None:
         self._client = client
+        self._save_payment_methods = save_payment_methods  # SAVE_PAYMENT_METHODS
         self.calls = StripeCalls()
 
     async def create_checkout_session(
         self, request: SessionRequest, idempotency_key: str
     ) -> CheckoutSessionRef:
         try:
+            return await self._create_checkout_session(request, idempotency_key)
+        except _UnknownCustomer:
+            # The Customer recorded for this email is gone at Stripe (deleted, or made with other
+            # keys): the checkout makes a new one, which its completed event records instead.
+            log.warning(
+                "Stripe does not know customer %s any more; checkout makes a new one",
+                request.stripe_customer,
+            )
+            request = replace(request, stripe_customer=None)
+            # Other params, so another key; the same one again for the same retry.
+            return await self._create_checkout_session(request, idempotency_key + "-new-customer")
+
+    async def _create_checkout_session(
+        self, request: SessionRequest, idempotency_key: str
+    ) -> CheckoutSessionRef:
+        params = request.params(save_payment_methods=self._save_payment_methods)
+        try:
             with self.calls.timed("checkout_session_create"):
                 session = await self._client.v1.checkout.sessions.create_async(
-                    request.params(), {"idempotency_key": idempotency_key}
+                    params, {"idempotency_key": idempotency_key}
                 )
+        except stripe.InvalidRequestError as exc:
+            if (
+                request.stripe_customer
+                and exc.code == "resource_missing"
+                and exc.param == "customer"
+            ):
+                raise _UnknownCustomer from exc
+            raise _refused(exc) from exc
         except stripe.APIConnectionError as exc:
             raise StripeUnavailable(
                 "We could not reach our payment provider, so nothing was charged. "
@@ -214,6 +257,21 @@ class StripeGateway:
             ) from exc
         return RefundRef(id=refund.id, amount=refund.amount, status=refund.status or "pending")
 
+    async def balance_transaction(self, txn_id: str, timeout_s: float) -> Balance:
+        """A charge's balance transaction: Stripe's fee and the net. Raises the SDK's errors,
+        TimeoutError, or ValueError when the answer lacks a figure paydesk needs."""
+        with self.calls.timed("balance_transaction_retrieve"):
+            async with asyncio.timeout(timeout_s):
+                found = await self._client.v1.balance_transactions.retrieve_async(txn_id)
+        balance = balance_from(found.to_dict())
+        if balance is None:
+            raise ValueError(f"balance transaction {txn_id} came without its fee, net or currency")
+        return balance
+
+
+class _UnknownCustomer(Exception):
+    """Stripe answered "No such customer" for the Customer a session was asked for."""
+
 
 _REFUSED = (
     "Our payment provider could not start the checkout, so nothing was charged. "
@@ -240,7 +298,7 @@ async def open_stripe(config: Config) -> AsyncIterator[StripeGateway]:
         max_network_retries=config.stripe_max_network_retries,
     )
     try:
-        yield StripeGateway(client)
+        yield StripeGateway(client, save_payment_methods=config.save_payment_methods)
     finally:
         await http_client.close_async()
 

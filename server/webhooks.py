@@ -9,17 +9,21 @@ from typing import Any
 
 import orjson
 
-from . import payments
+from . import customers, payments
 from .clock import now_ms
 from .db import Connection, Database
 from .lifecycle import apply, event_references, facts_from_event
 from .mail import outbox
+from .notify import outbox as notifications
 from .payment_events import PaymentEvents
+from .stripe_gateway import API_VERSION
 
 log = logging.getLogger(__name__)
 
 # Resolves a PaymentIntent id to the paydesk payment id in its metadata (None: not paydesk's).
 IntentResolver = Callable[[str], Awaitable[str | None]]
+# Queues the fetch of a payment's balance transaction: (payment id, balance transaction id).
+BalanceWanted = Callable[[str, str], object]
 
 
 class MalformedEvent(ValueError):
@@ -36,6 +40,7 @@ class UnknownPayment(Exception):
 EARLIEST_CREATED_S = 0
 LATEST_CREATED_S = 253_402_300_799  # 9999-12-31T23:59:59Z
 MAX_ID_LENGTH = 255  # Stripe's ids and event types are far shorter; anything longer is not Stripe's
+MAX_VERSION_LENGTH = 64  # "2026-10-28.endive"; a longer `api_version` is not recorded
 
 # How long after an event's `created` a missing payment may still appear here. The payment row is
 # committed before its Checkout Session exists, so only a row being committed right now can be
@@ -76,6 +81,54 @@ def parse_event(payload: bytes) -> dict[str, Any]:
     if not isinstance(event["data"].get("object"), dict):
         raise MalformedEvent("event has no data.object")
     return event
+
+
+def api_version_of(event: Mapping[str, Any]) -> str | None:
+    """The API version Stripe rendered the event in, when it says (paydesk's own observed events
+    and very old endpoints do not)."""
+    version = event.get("api_version")
+    return version if isinstance(version, str) and 0 < len(version) <= MAX_VERSION_LENGTH else None
+
+
+@dataclass(frozen=True)
+class VersionSeen:
+    """Events of an API version other than paydesk's, received lately."""
+
+    api_version: str
+    events: int
+    last_received_at: int  # unix milliseconds
+
+
+async def other_api_versions(db: Database, since: int) -> list[VersionSeen]:
+    """API versions other than API_VERSION that events received since `since` (ms) were in.
+
+    Such events are still applied: paydesk reads the fields it uses, by name, and every one it
+    uses is in the versions Stripe offers today. But a field renamed or removed in a version
+    paydesk does not know would be read as missing, so the operator is asked to set the webhook
+    endpoint's version to paydesk's.
+    """
+    rows = await db.fetch_all(
+        "SELECT api_version, count(*) AS events, max(received_at) AS last_received_at"
+        " FROM stripe_events WHERE received_at >= ? AND api_version IS NOT NULL"
+        " AND api_version != ? GROUP BY api_version ORDER BY max(received_at) DESC",
+        (since, API_VERSION),
+    )
+    return [
+        VersionSeen(str(r["api_version"]), int(r["events"]), int(r["last_received_at"]))
+        for r in rows
+    ]
+
+
+VERSIONS_WINDOW_MS = 7 * 24 * 60 * 60 * 1000  # events of another API version this recent warn
+
+
+def api_version_advice(versions: list[str]) -> str:
+    """What to do about events of other API versions, in one sentence."""
+    return (
+        f"Stripe sent webhook events in API version {', '.join(versions)}; paydesk is written for"
+        f" {API_VERSION}. Set the webhook endpoint's API version to {API_VERSION} in the Stripe"
+        " Dashboard (Developers, Webhooks), or create a new endpoint with that version."
+    )
 
 
 def _short_text(value: object) -> bool:
@@ -141,10 +194,19 @@ async def webhook_alarm(
 
 
 class WebhookProcessor:
-    def __init__(self, db: Database, resolve_intent: IntentResolver, events: PaymentEvents) -> None:
+    def __init__(
+        self,
+        db: Database,
+        resolve_intent: IntentResolver,
+        events: PaymentEvents,
+        balances: BalanceWanted | None = None,
+    ) -> None:
+        """`balances`: told (payment id, balance transaction id) after a commit that named a
+        balance transaction whose figures are not known yet; it must not wait (queue only)."""
         self._db = db
         self._resolve_intent = resolve_intent
         self._events = events
+        self._balances = balances
 
     async def process(
         self, event: Mapping[str, Any], payload: bytes, *, source: str = ""
@@ -154,9 +216,12 @@ class WebhookProcessor:
         `source`: how the event came when not as a webhook, written after its stored reason.
         Raises UnknownPayment when the event must not be acknowledged.
         """
-        result = await self._apply(_EventApplier(event, payload.decode("utf-8"), source))
+        applier = _EventApplier(event, payload.decode("utf-8"), source)
+        result = await self._apply(applier)
         if result.changed_payment and result.payment_id:
             await self._events.committed(result.payment_id)
+        if applier.balance_due and self._balances:
+            self._balances(*applier.balance_due)
         return result
 
     async def sound_alarm(
@@ -206,6 +271,7 @@ class _EventApplier:
         self.source = source
         self.facts = facts_from_event(event)
         self.refs = event_references(event)
+        self.balance_due: tuple[str, str] | None = None  # (payment, balance transaction) to fetch
 
     def apply(self, conn: Connection, owner: str | None = None) -> WebhookResult | _AskStripe:
         """`owner`: the payment Stripe says the event's PaymentIntent belongs to, once asked."""
@@ -237,6 +303,12 @@ class _EventApplier:
             )
         if outcome.mails:
             outbox.enqueue(conn, payment_id, outcome.mails)
+        txn_id, balance = outcome.facts.balance_transaction, outcome.facts.balance
+        if txn_id and (balance is None or balance.id != txn_id):
+            self.balance_due = (payment_id, txn_id)
+        notifications.enqueue(conn, payment_id, outcome)
+        # The Customer a completed checkout was paid as: the email's next checkout reuses it.
+        customers.remember_from_event(conn, payment_id, event)
         return self._save(
             conn, payment_id, "applied" if outcome.changed else "unchanged", outcome.reason
         )
@@ -283,8 +355,8 @@ class _EventApplier:
         if self.source:
             reason = f"{reason} ({self.source})"
         conn.execute(
-            "INSERT INTO stripe_events (id, type, created, received_at, payment_id, outcome, reason, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO stripe_events (id, type, created, received_at, payment_id, outcome, reason,"
+            " payload, api_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self.event["id"],
                 self.event["type"],
@@ -294,6 +366,7 @@ class _EventApplier:
                 outcome,
                 reason,
                 self.payload,
+                api_version_of(self.event),
             ),
         )
         return WebhookResult(outcome, reason, payment_id)

@@ -15,7 +15,7 @@ from server.catalog import Catalog, load_catalog, parse_catalog
 from server.config import EXAMPLE_CATALOG, Config
 from server.lifecycle import Dispute, Facts, PaymentMethod, Refund
 from server.mail.compose import CannotCompose, Composer
-from server.mail.messages import Links
+from server.mail.messages import Links, awaits_payment_method
 from server.mail.outbox import OutboxRow, Rendered
 from server.payments import Payment
 
@@ -33,6 +33,7 @@ LINKS = Links(
     status=lambda pid: f"https://pay.example/payments/{pid}",
     console=lambda pid: f"https://pay.example/admin/payments/{pid}",
     shop="https://pay.example/",
+    my_payments="https://pay.example/my-payments",
 )
 DUE_BY = 1_732_795_199  # 28 Nov 2024, 11:59:59 UTC
 FACTS = Facts(
@@ -337,3 +338,26 @@ def test_the_operator_hears_how_a_dispute_ended_and_for_how_much(
     assert says in text and "dp_9" in text and "fraudulent" in text
     assert says in re.sub(r"<[^>]+>", "", html)
     assert f"https://pay.example/admin/payments/{PAYMENT_ID}" in text
+
+
+CARD = PaymentMethod("card", "visa", "4242", 1, "evt_charge")
+
+
+@pytest.mark.parametrize(
+    ("kind", "facts", "amount", "waits"),
+    [
+        ("receipt", Facts(paid=True), 3000, True),
+        ("operator_new_payment", Facts(paid=True), 3000, True),
+        ("receipt", Facts(paid=True, method=CARD), 3000, False),
+        # The charge came but named no method: there is nothing more to wait for.
+        ("receipt", Facts(seen=frozenset({"charge.succeeded"}), paid=True), 3000, False),
+        ("receipt", Facts(paid=True), 0, False),  # nothing was charged
+        ("processing_notice", Facts(processing=True), 3000, False),
+        ("refund_confirmation", FACTS, 3000, False),
+    ],
+)
+def test_mail_that_says_how_it_was_paid_awaits_the_charge(
+    kind: str, facts: Facts, amount: int, waits: bool
+) -> None:
+    payment = make_payment(facts=facts.to_json(), amount=amount)
+    assert awaits_payment_method(kind, payment) is waits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .views import access, live, pages, payment, settings
+from .views import access, live, notifications, pages, payment, settings
 
 PAYMENT = "/admin/payments/{payment_id}"
 
@@ -29,6 +29,16 @@ def add_console_routes(router: web.UrlDispatcher) -> None:
         name="admin.refund_discard",
     )
     router.add_post(PAYMENT + "/resend", payment.resend_mail, name="admin.resend")
+    router.add_get(
+        PAYMENT + "/notifications",
+        notifications.payment_notifications,
+        name="admin.notifications",
+    )
+    router.add_post(
+        PAYMENT + "/notifications/redeliver",
+        notifications.redeliver_notification,
+        name="admin.notification_redeliver",
+    )
     router.add_get("/admin/health", pages.health, name="admin.health")
     router.add_get("/admin/settings", settings.settings, name="admin.settings")
     router.add_post("/admin/settings/password", settings.change_password, name="admin.password")

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..catalog import Catalog
-from ..lifecycle import Facts, MailKind, PaymentMethod, paid_amount
+from ..lifecycle import Facts, MailKind, PaymentMethod, paid_amount, refund_failure
 from ..money import format_amount
 from ..payments import Payment
 
@@ -52,6 +52,7 @@ class Links:
     status: Callable[[str], str]  # payment id → the customer's status page
     console: Callable[[str], str]  # payment id → the operator's page for the payment
     shop: str  # the payment page, where "try again" leads
+    my_payments: str  # where a customer asks for a link to all their payments
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,25 @@ def paid_with(method: PaymentMethod | None) -> str | None:
     if method.type == "sepa_debit":
         return f"SEPA Direct Debit, account ending in {method.last4}"
     return f"Bank account ending in {method.last4}"
+
+
+# Mail that says how the customer paid: worth a short wait for the charge that tells it.
+SHOWS_PAYMENT_METHOD = frozenset({MailKind.RECEIPT, MailKind.OPERATOR_NEW_PAYMENT})
+
+
+def awaits_payment_method(kind: str, payment: Payment) -> bool:
+    """Whether the mail would say how the customer paid, but the charge that tells is not in yet.
+
+    Stripe sends `payment_intent.succeeded`, `checkout.session.completed` and `charge.succeeded`
+    in any order, so a payment can be paid before its card's brand and last 4 arrive.
+    """
+    if kind not in SHOWS_PAYMENT_METHOD or payment.amount <= 0:  # nothing charged, no charge
+        return False
+    try:
+        facts = Facts.from_json(payment.facts)
+    except ValueError:
+        return False  # composing says what is wrong with them
+    return facts.method is None and "charge.succeeded" not in facts.seen
 
 
 def draft(kind: str, dedupe_key: str, payment: Payment, catalog: Catalog, links: Links) -> Draft:
@@ -145,6 +165,7 @@ def _common(payment: Payment, facts: Facts, catalog: Catalog, links: Links) -> d
         "date": moment(payment.created_at),
         "status_url": links.status(payment.id),
         "console_url": links.console(payment.id),
+        "my_payments_url": links.my_payments,
         "stripe_reference": payment.payment_intent_id,
         "refunded": money(facts.refunded_amount) if facts.refunded_amount else None,
         "paid_with": paid_with(facts.method),
@@ -223,7 +244,29 @@ def _refund_confirmation(p: _Parts) -> Draft:
             "refunded_total": p.money(p.facts.refunded_amount),
             "remaining": p.money(remaining),
             "fully_refunded": remaining == 0,
+            # Rendered when first sent: a refund still pending is on its way, not arrived.
+            "under_way": refund.under_way,
         },
+    )
+
+
+def _refund_failed_operator(p: _Parts) -> Draft:
+    refund = p.facts.refunds.get(p.suffix)
+    if refund is None:
+        raise UnknownMail(f"payment has no refund {p.suffix!r}")
+    c = p.context
+    amount = p.money(refund.amount)
+    return Draft(
+        Audience.OPERATOR,
+        f"Refund failed: {amount} to {c['customer_name']} — the money stays with you",
+        "refund_failed_operator",
+        {
+            **c,
+            "refund_id": p.suffix,
+            "refund_amount": amount,
+            "reason": refund_failure(refund.failure_reason),
+        },
+        urgent=True,
     )
 
 
@@ -308,6 +351,7 @@ DRAFTS: dict[MailKind, Callable[[_Parts], Draft]] = {
     MailKind.ASYNC_FAILED_CUSTOMER: _async_failed_customer,
     MailKind.ASYNC_FAILED_OPERATOR: _async_failed_operator,
     MailKind.REFUND_CONFIRMATION: _refund_confirmation,
+    MailKind.REFUND_FAILED_OPERATOR: _refund_failed_operator,
     MailKind.DISPUTE_ALERT: _dispute_alert,
     MailKind.DISPUTE_CLOSED: _dispute_closed,
     MailKind.WEBHOOK_ALARM: _webhook_alarm,

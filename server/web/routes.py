@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..package_data import static_folder
-from .views import api, health, live, shop, webhooks
+from .views import api, health, live, my_payments, shop, webhooks
 
 STATIC_FOLDER = static_folder()
 
@@ -20,6 +20,13 @@ def setup_routes(app: web.Application) -> None:
     router.add_get(
         "/payments/{payment_id}/cancelled", shop.payment_cancelled, name="payment_cancelled"
     )
+    router.add_get("/my-payments", my_payments.find_form, name="my_payments")
+    router.add_post("/my-payments", my_payments.ask_for_link, name="my_payments")
+    router.add_get("/my-payments/link/{token}", my_payments.link_page, name="my_payments_link")
+    router.add_post("/my-payments/link/{token}", my_payments.use_link, name="my_payments_link")
+    router.add_get("/my-payments/list", my_payments.payment_list, name="my_payments_list")
+    router.add_post("/my-payments/receipt", my_payments.resend_receipt, name="my_payments_receipt")
+    router.add_post("/my-payments/sign-out", my_payments.sign_out, name="my_payments_sign_out")
     router.add_get("/api/products", api.products, name="api_products")
     router.add_post("/api/checkout", api.create_checkout, name="api_checkout")
     router.add_get("/api/payments/{payment_id}", api.payment, name="api_payment")
