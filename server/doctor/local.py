@@ -37,23 +37,7 @@ async def check_database(config: Config, program: str) -> list[Finding]:
                 "user paydesk runs as write access to the database file and its folder",
             )
         ]
-    db = await Database.open(path)
-    try:
-        write = await db.check_writes()
-        pending = await _pending_migrations(db)
-    finally:
-        await db.close()
-    if not write.writable:
-        return [fail("database", f"{path}: a test write failed ({write.problem})")]
-    if pending:
-        return [
-            warn(
-                "database",
-                f"{path}: {len(pending)} migration(s) not applied yet ({', '.join(pending)}): "
-                f"run `{program} migrate` (the server also applies them when it starts)",
-            )
-        ]
-    return [ok("database", f"{path} is writable and migrated")]
+    return await _check_open(await Database.open(path), str(path), program, "is writable")
 
 
 async def _check_postgresql(config: Config, program: str) -> list[Finding]:
@@ -62,6 +46,11 @@ async def _check_postgresql(config: Config, program: str) -> list[Finding]:
         db = await open_database(config.database)
     except DatabaseError as exc:
         return [fail("database", f"{where}: {exc}; check DATABASE_URL and that PostgreSQL runs")]
+    return await _check_open(db, where, program, "answers, takes writes")
+
+
+async def _check_open(db: Database, where: str, program: str, good: str) -> list[Finding]:
+    """A test write and the migrations, on a database the check opened (and closes)."""
     try:
         write = await db.check_writes()
         pending = await _pending_migrations(db)
@@ -73,10 +62,11 @@ async def _check_postgresql(config: Config, program: str) -> list[Finding]:
         return [
             warn(
                 "database",
-                f"{where}: {len(pending)} migration(s) not applied yet: run `{program} migrate`",
+                f"{where}: {len(pending)} migration(s) not applied yet ({', '.join(pending)}): "
+                f"run `{program} migrate` (the server also applies them when it starts)",
             )
         ]
-    return [ok("database", f"{where} answers, takes writes and is migrated")]
+    return [ok("database", f"{where} {good} and is migrated")]
 
 
 async def _pending_migrations(db: Database) -> list[str]:
