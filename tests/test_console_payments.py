@@ -146,11 +146,34 @@ async def test_the_csv_export_follows_the_filter_and_defuses_formulas(console: T
     assert response.headers["Content-Disposition"].startswith('attachment; filename="payments-')
     rows = list(csv.DictReader(io.StringIO((await response.read()).decode("utf-8-sig"))))
     assert [r["id"] for r in rows] == ["pay_tab", "pay_evil"]
+    assert (rows[0]["stripe_fee"], rows[0]["net"], rows[0]["fee_currency"]) == ("", "", "")
     assert rows[0]["customer_name"] == "'\tTab"
     assert rows[0]["amount"] == "12.34"
     assert rows[1]["customer_name"] == '\'=HYPERLINK("http://x")'
     assert rows[1]["customer_email"] == "'+1@example.com"
     assert rows[1]["created_at"] == "2023-11-14T22:13:20Z"
+
+
+async def test_stripe_fee_and_net_are_exported_once_known(console: TestClient) -> None:
+    await insert_payments(console, [payment_row("pay_fee", created_at=BASE, amount=12000)])
+    await console.server.app[db_key].write(
+        lambda conn: conn.execute(
+            "UPDATE payments SET fee = 205, net = 11795, fee_currency = 'eur' WHERE id = 'pay_fee'"
+        )
+    )
+    response = await console.get("/admin/payments.csv")
+    [row] = list(csv.DictReader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    assert (row["amount"], row["stripe_fee"], row["net"], row["fee_currency"]) == (
+        "120.00",
+        "2.05",
+        "117.95",
+        "eur",
+    )
+    _, secret = await create_api_token(console.server.app[db_key], "books")
+    headers = {"Authorization": f"Bearer {secret}"}
+    listed = await (await console.get("/api/admin/payments", headers=headers)).json()
+    [payment] = listed["data"]
+    assert (payment["fee"], payment["net"], payment["fee_currency"]) == (205, 11795, "eur")
 
 
 async def test_the_csv_export_streams_every_page(console: TestClient) -> None:

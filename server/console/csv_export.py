@@ -16,8 +16,8 @@ from .queries import Cursor, PaymentFilter, list_payments
 BATCH = 500
 COLUMNS = (
     "id", "created_at", "updated_at", "status", "product_id", "product_name", "quantity", "amount",
-    "amount_refunded", "currency", "customer_name", "customer_email", "checkout_session_id",
-    "payment_intent_id",
+    "amount_refunded", "currency", "stripe_fee", "net", "fee_currency", "customer_name",
+    "customer_email", "checkout_session_id", "payment_intent_id",
 )  # fmt: skip
 # A cell starting with one of these is read as a formula by Excel, LibreOffice and Google Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -35,10 +35,18 @@ def csv_row(payment: Payment) -> list[str]:
         payment.id, utc_iso(payment.created_at), utc_iso(payment.updated_at), payment.status,
         payment.product_id, payment.product_name, payment.quantity,
         format_major(payment.amount, payment.currency), format_major(refunded, payment.currency),
-        payment.currency, payment.customer_name, payment.customer_email,
+        payment.currency, *_fee_cells(payment), payment.customer_name, payment.customer_email,
         payment.checkout_session_id, payment.payment_intent_id,
     ]  # fmt: skip
     return [safe_cell(value) for value in values]
+
+
+def _fee_cells(payment: Payment) -> tuple[str, str, str]:
+    """Stripe's fee and what is left, in the account's settlement currency; empty until known."""
+    if payment.fee is None or payment.net is None or payment.fee_currency is None:
+        return "", "", ""
+    currency = payment.fee_currency
+    return format_major(payment.fee, currency), format_major(payment.net, currency), currency
 
 
 async def csv_chunks(db: Database, f: PaymentFilter) -> AsyncIterator[bytes]:

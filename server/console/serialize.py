@@ -22,6 +22,11 @@ def payment_json(payment: Payment, status_url: str) -> dict[str, Any]:
         "amount": payment.amount,
         "amount_refunded": min(payment.amount, facts.refunded_amount),
         "currency": payment.currency,
+        # Stripe's fee and the net, in minor units of fee_currency (the account's settlement
+        # currency); null until the balance transaction is known.
+        "fee": payment.fee,
+        "net": payment.net,
+        "fee_currency": payment.fee_currency,
         "customer": {"name": payment.customer_name, "email": payment.customer_email},
         "checkout_session_id": payment.checkout_session_id,
         "payment_intent_id": payment.payment_intent_id,
