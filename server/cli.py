@@ -113,11 +113,16 @@ def build_parser(program: str) -> argparse.ArgumentParser:
         help="list mail not delivered yet (pending and failed)",
         description="List pending and failed mail: attempts, next attempt and the last error.",
     )
-    commands.add_parser(
+    notifications = commands.add_parser(
         "notifications",
         help="list notifications to your systems that are failing (see docs/notifications.md)",
         description="List deliveries to NOTIFY_URLS or a product's notify_url that are being"
         " retried after a failed attempt or were given up on, with the last answer.",
+    )
+    notifications.add_argument(
+        "--redeliver",
+        metavar="WHICH",
+        help="send again: 'given-up' for every delivery given up on, or one notification id",
     )
     resend = commands.add_parser(
         "resend",
@@ -184,7 +189,7 @@ def run_command(options: argparse.Namespace, config: Config) -> int:
     if options.command == "outbox":
         return asyncio.run(show_outbox(config))
     if options.command == "notifications":
-        return asyncio.run(show_notifications(config))
+        return asyncio.run(show_notifications(config, options.redeliver))
     if options.command == "resend":
         return asyncio.run(resend_mail(config, options.payment_id, options.kind))
     if options.command == "backup":

@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.catalog import CatalogError, parse_catalog
+from server.clock import now_ms
 from server.config import ConfigError, load_config
 from server.notify.outbox import Attempt, changes
 from server.web.keys import config_key, db_key
@@ -375,6 +376,37 @@ async def test_given_up_is_listed_by_the_command_and_redelivered_from_the_consol
     refused = await post_form(client, path, delivery="ntd_nosuchdelivery")
     assert refused.status == 404
     assert "no delivery with that id" in await refused.text()
+
+
+async def test_the_command_sends_given_up_deliveries_again(
+    aiohttp_server: Any, aiohttp_client: Any, app_env: dict[str, str], receiver: Receiver
+) -> None:
+    env = {**app_env, **notify_env(receiver)}
+    client, delivery = await given_up(aiohttp_server, aiohttp_client, env)
+
+    async def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "run.py", "notifications", *args],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    unknown = await command("--redeliver", "ntf_nosuchnotification")
+    assert unknown.returncode == 1
+    assert "ntf_nosuchnotification is not failing" in unknown.stdout
+    again = await command("--redeliver", "given-up")
+    assert again.returncode == 0, again.stderr
+    assert "1 delivery(ies) due again now" in again.stdout
+    row = await client.server.app[db_key].fetch_one(
+        "SELECT status, next_attempt_at FROM notification_deliveries WHERE id = ?", (delivery,)
+    )
+    assert row is not None and row["status"] == "pending" and row["next_attempt_at"] <= now_ms()
+    listing = await command()
+    assert "1 being retried, 0 given up" in listing.stdout
 
 
 @pytest.mark.parametrize(
