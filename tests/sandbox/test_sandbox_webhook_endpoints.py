@@ -160,7 +160,10 @@ async def test_each_endpoint_gets_its_events_signed_with_its_own_secret(
 async def test_a_failing_endpoint_retries_on_its_own_while_the_other_is_served(
     start_sandbox: StartSandbox, aiohttp_server: StartServer
 ) -> None:
-    sandbox = await start_sandbox(retry_base_delay=0.05, retry_max_delay=0.05, max_attempts=3)
+    # In order and once: the test counts attempts, which Stripe-like duplicates would add to.
+    sandbox = await start_sandbox(
+        retry_base_delay=0.05, retry_max_delay=0.05, max_attempts=3, delivery="exact"
+    )
     healthy = await _receiver(aiohttp_server, "")
 
     async def refuse(request: web.Request) -> web.Response:
@@ -209,13 +212,14 @@ async def test_a_disabled_endpoint_gets_nothing_until_it_is_enabled_again(
     await endpoints.update_async(created.id, {"disabled": False})
     await _pay(sandbox)
     await receiver.wait_for_types("checkout.session.completed")
-    assert len(receiver.received) == 1
+    # Only the second payment's event (sent twice at times, as Stripe may).
+    assert len({r.event["id"] for r in receiver.received}) == 1
 
 
 async def test_a_retry_that_comes_due_while_disabled_waits_for_the_endpoint(
     start_sandbox: StartSandbox, aiohttp_server: StartServer
 ) -> None:
-    sandbox = await start_sandbox(retry_base_delay=0.5)
+    sandbox = await start_sandbox(retry_base_delay=0.5, delivery="exact")  # counts attempts
     receiver = await _receiver(aiohttp_server, "")
     receiver.answers = [500]  # the first attempt fails, so a retry is scheduled
     endpoints = sandbox.client.v1.webhook_endpoints
