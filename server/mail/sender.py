@@ -13,6 +13,7 @@ from ..clock import now_ms
 from ..db import Database, DatabaseError
 from ..pacing import BackgroundPacer
 from ..payments import Payment, get_payment
+from ..worker_task import WorkerTask
 from . import outbox
 from .compose import CannotCompose, Composer
 from .messages import awaits_payment_method
@@ -25,7 +26,6 @@ T = TypeVar("T")
 
 DEFAULT_IDLE = 30.0  # the longest sleep with nothing due: picks up rows queued by another process
 DEFAULT_BATCH = 20  # messages sent over one SMTP connection before looking at the outbox again
-STOP_TIMEOUT = 5.0
 DB_ERROR_PAUSE = 5.0
 # A receipt queued before the charge that says how the customer paid (Stripe's events arrive in
 # any order) waits for it: looked at again this often, and sent without it after the limit.
@@ -60,7 +60,7 @@ class MailSender:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._pacer = pacer  # None: no requests to make way for (commands, tests)
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = WorkerTask("mail sender", "mail waits until paydesk restarts")
         self.failed_attempts = 0  # since start: every delivery attempt the server did not take
         self._claimed: set[int] = set()  # rows of the batch in hand not yet marked
         self._hold_recheck_ms = int(hold_recheck * 1000)
@@ -74,18 +74,11 @@ class MailSender:
         self._wake.set()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mail-sender")
-        self._task.add_done_callback(_report_crash)
+        self._task.start(self._run())
 
     async def stop(self) -> None:
         """Cancel the task. A message mid-send stays pending; a mark already begun completes."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        done, _ = await asyncio.wait([task], timeout=STOP_TIMEOUT)
-        if not done:
-            log.warning("the mail sender did not stop within %s s", STOP_TIMEOUT)
+        await self._task.stop()
 
     async def deliver_due(self) -> int:
         """Send one batch of due messages over one connection; returns how many rows it took.
@@ -258,10 +251,3 @@ async def _settle(write: Awaitable[T]) -> T:
     except asyncio.CancelledError:
         await task
         raise
-
-
-def _report_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error(
-            "the mail sender stopped; mail waits until paydesk restarts", exc_info=task.exception()
-        )

@@ -14,6 +14,7 @@ import orjson
 from ..catalog import Catalog
 from ..clock import now_ms
 from ..db import Database, DatabaseError
+from ..worker_task import WorkerTask
 from . import outbox
 from .outbox import MAX_ANSWER, Attempt, Due, Queued, Render
 from .settings import NotifySettings, NotifySettingsError
@@ -25,7 +26,6 @@ IDLE_S = 30.0  # the longest sleep with nothing due: picks up what another proce
 BATCH = 16  # attempts in flight at once, each to a different payment or destination
 LEASE_MARGIN_S = 5.0  # a claim outlasts an attempt's timeout by this much
 DB_ERROR_PAUSE_S = 5.0
-STOP_TIMEOUT_S = 5.0
 
 
 def renderer(catalog: Catalog, settings: NotifySettings) -> Render:
@@ -76,25 +76,18 @@ class Notifier:
         self._idle_s = idle_s
         self._batch = batch
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = WorkerTask("notification sender", "notifications wait until paydesk restarts")
 
     def wake(self) -> None:
         """Look now: a commit may have queued a notification or asked for a redelivery."""
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="notifier")
-        self._task.add_done_callback(_report_crash)
+        self._task.start(self._run())
 
     async def stop(self) -> None:
         """Cancel the task; an attempt cut short is claimed again once its claim lapses."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        done, _ = await asyncio.wait([task], timeout=STOP_TIMEOUT_S)
-        if not done:
-            log.warning("the notification sender did not stop within %s s", STOP_TIMEOUT_S)
+        await self._task.stop()
 
     async def deliver_due(self) -> int:
         """Render what is new, then make one attempt at each due delivery; how many it took."""
@@ -199,8 +192,3 @@ async def running_notifier(
             yield notifier
         finally:
             await notifier.stop()
-
-
-def _report_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("the notification sender stopped", exc_info=task.exception())
