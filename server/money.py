@@ -69,8 +69,10 @@ def exponent(currency: str) -> int:
 def format_amount(amount: int, currency: str) -> str:
     """'€15.00', '¥1,500', '12.50 SEK': grouping and decimals right for the currency."""
     places = exponent(currency)
-    major = Decimal(amount).scaleb(-places)
-    number = f"{major:,.{places}f}"
+    # Integers only: Decimal would make a decimal context for the calling task, which a live
+    # status page's task then keeps (~350 bytes) for as long as the page stays open.
+    whole, minor = divmod(abs(amount), 10**places)
+    number = f"{'-' if amount < 0 else ''}{whole:,}" + (f".{minor:0{places}d}" if places else "")
     prefix, suffix = display_marks(currency)
     if amount < 0 and prefix:
         return f"-{prefix}{number[1:]}"

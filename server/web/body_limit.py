@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -34,12 +34,7 @@ def setup_body_limit(
     The body is read here, before any handler, so no handler waits on a client that stopped sending.
     """
 
-    @web.middleware
-    async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.match_info.apps[-1] is not app:
-            return await handler(request)  # a mounted app (the sandbox) sets its own limits
-        if not request.body_exists:
-            return await handler(request)
+    async def read_first(request: web.Request, handler: Handler) -> web.StreamResponse:
         limit = per_route.get(request.match_info.route.name or "", default)
         declared = request.content_length
         if declared is not None and declared > limit:
@@ -67,6 +62,18 @@ def setup_body_limit(
             )
             raise web.HTTPBadRequest(text="The request body did not arrive completely.") from None
         return await handler(request)
+
+    @web.middleware
+    def body_limit_middleware(
+        request: web.Request, handler: Handler
+    ) -> Awaitable[web.StreamResponse]:
+        # Not awaited here: aiohttp awaits what a middleware returns, so a request without a body
+        # (a live socket among them) keeps no frame of this one alive while it is handled.
+        if request.match_info.apps[-1] is not app:
+            return handler(request)  # a mounted app (the sandbox) sets its own limits
+        if not request.body_exists:
+            return handler(request)
+        return read_first(request, handler)
 
     app.middlewares.append(body_limit_middleware)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
 from aiohttp import web
@@ -29,11 +29,13 @@ def setup_client_identity(app: web.Application, trusted: Iterable[Network]) -> N
     """Honour X-Forwarded-For / Forwarded / X-Forwarded-Proto, but only from `trusted` peers."""
     networks = tuple(trusted)
 
+    # Not async: it only looks before the handler, and aiohttp awaits the handler's coroutine it
+    # returns, so no frame of its own stays alive for as long as a live socket is open.
     @web.middleware
-    async def client_identity(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def client_identity(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
         peer = _trusted_peer(request, networks)
         if peer is None:  # the usual case without a proxy: one address parse, nothing more
-            return await handler(request)
+            return handler(request)
         changes: dict[str, str] = {}
         behind = _client_behind_peer(request, peer, networks)
         if behind:
@@ -41,7 +43,7 @@ def setup_client_identity(app: web.Application, trusted: Iterable[Network]) -> N
         scheme = forwarded_scheme(request.headers)
         if scheme:
             changes["scheme"] = scheme
-        return await handler(request.clone(**changes) if changes else request)  # type: ignore[arg-type]
+        return handler(request.clone(**changes) if changes else request)  # type: ignore[arg-type]
 
     app.middlewares.append(client_identity)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -38,14 +38,20 @@ def setup_cors(app: web.Application, *, origins: Collection[str], routes: Collec
     for name in routes:
         app.router[name].add_route("OPTIONS", preflight)  # type: ignore[attr-defined]
 
-    @web.middleware
-    async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def with_cors_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        if request.match_info.route.name in routes:
-            response.headers.add("Vary", "Origin")
-            origin = request.headers.get("Origin", "")
-            if origin in allowed:
-                response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers.add("Vary", "Origin")
+        origin = request.headers.get("Origin", "")
+        if origin in allowed:
+            response.headers["Access-Control-Allow-Origin"] = origin
         return response
+
+    @web.middleware
+    def cors_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        if request.match_info.route.name in routes:
+            return with_cors_headers(request, handler)
+        # Not awaited here: aiohttp awaits what a middleware returns, so this one keeps no frame
+        # alive for as long as a live socket is open.
+        return handler(request)
 
     app.middlewares.append(cors_middleware)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -29,18 +29,7 @@ def setup_csrf(app: web.Application, *, public_url: str, exempt_routes: Collecti
     secure = public_url.startswith("https://")
     public_origin = origin_of(public_url)
 
-    @web.middleware
-    async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        match = request.match_info
-        if match.http_exception is not None:
-            # No route (404) or not this method (405): nothing to protect, so answer that first.
-            return await handler(request)
-        if match.apps[-1] is not app or match.route.name in exempt_routes:
-            return await handler(request)  # mounted apps (the sandbox) answer for themselves
-        cookie = request.cookies.get(COOKIE, "")
-        if not _well_formed(cookie):
-            cookie = ""  # a cookie we never issued: replaced, and it matches no form
-        request[csrf_token_key] = cookie or secrets.token_urlsafe(32)
+    async def checked(request: web.Request, handler: Handler, cookie: str) -> web.StreamResponse:
         if request.method in UNSAFE_METHODS:
             await _check(request, cookie, public_origin)
         response = await handler(request)
@@ -55,6 +44,24 @@ def setup_csrf(app: web.Application, *, public_url: str, exempt_routes: Collecti
                 path="/",
             )
         return response
+
+    @web.middleware
+    def csrf_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        # Requests with nothing to check and no cookie to set return the handler's coroutine for
+        # aiohttp to await: a status page's live socket keeps no frame of this one alive.
+        match = request.match_info
+        if match.http_exception is not None:
+            # No route (404) or not this method (405): nothing to protect, so answer that first.
+            return handler(request)
+        if match.apps[-1] is not app or match.route.name in exempt_routes:
+            return handler(request)  # mounted apps (the sandbox) answer for themselves
+        cookie = request.cookies.get(COOKIE, "")
+        if not _well_formed(cookie):
+            cookie = ""  # a cookie we never issued: replaced, and it matches no form
+        request[csrf_token_key] = cookie or secrets.token_urlsafe(32)
+        if cookie and request.method not in UNSAFE_METHODS:
+            return handler(request)
+        return checked(request, handler, cookie)
 
     app.middlewares.append(csrf_middleware)
 

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,7 +40,9 @@ class BoundedSender:
     ws: web.WebSocketResponse
     transport: asyncio.Transport | None
     queue_size: int = 8
-    _frames: deque[str] = field(init=False, default_factory=deque)
+    # A list, not a deque: it holds a few frames at most, and an empty deque keeps a block of 64
+    # slots (~600 B) for every idle socket.
+    _frames: list[str] = field(init=False, default_factory=list)
     _task: asyncio.Task[None] | None = field(init=False, default=None)
 
     def offer(self, frame: str) -> bool:
@@ -68,15 +69,20 @@ class BoundedSender:
             self.drop()
 
     async def _send_queued(self) -> None:
-        while self._frames:
-            frame = self._frames.popleft()
-            try:
-                # A timeout scope, not wait_for: on Python 3.11 that wraps each send in a task.
-                async with asyncio.timeout(SEND_TIMEOUT):
-                    await self.ws.send_str(frame)
-            except (TimeoutError, ConnectionError):
-                self.drop()
-                return
+        try:
+            while self._frames:
+                frame = self._frames.pop(0)
+                try:
+                    # A timeout scope, not wait_for: on Python 3.11 that wraps each send in a task.
+                    async with asyncio.timeout(SEND_TIMEOUT):
+                        await self.ws.send_str(frame)
+                except (TimeoutError, ConnectionError):
+                    self.drop()
+                    return
+        finally:
+            # Let go of the finished task: with its coroutine and context it would otherwise stay
+            # with the socket for as long as it is idle.
+            self._task = None
 
     async def close(self) -> None:
         """Stop sending; called when the socket's handler ends."""
@@ -174,7 +180,9 @@ class Hub:
         self.max_per_topic = max_per_topic
         self.heartbeat_every_s = heartbeat_every_s  # pages read it to set their deadline
         self._full_per_topic = full_per_topic
-        self._by_topic: dict[str, set[Subscriber]] = {}
+        # Lists, not sets: a topic has a few subscribers at most (max_per_topic), and most status
+        # pages are alone on theirs, where a set would cost ~100 B more per socket.
+        self._by_topic: dict[str, list[Subscriber]] = {}
         self._count = 0
         self._slots: list[set[Subscriber]] = [set() for _ in range(HEARTBEAT_SLOTS)]
         self._next_slot = 0
@@ -186,10 +194,10 @@ class Hub:
     def add(self, subscriber: Subscriber) -> None:
         if self._count >= self.max_total:
             raise Full("server is at its live connection limit; retry later")
-        subscribers = self._by_topic.setdefault(subscriber.topic, set())
+        subscribers = self._by_topic.setdefault(subscriber.topic, [])
         if len(subscribers) >= self.max_per_topic:
             raise Full(self._full_per_topic)
-        subscribers.add(subscriber)
+        subscribers.append(subscriber)
         self._count += 1
         subscriber.slot = self._next_slot
         self._slots[subscriber.slot].add(subscriber)
@@ -198,7 +206,7 @@ class Hub:
     def remove(self, subscriber: Subscriber) -> None:
         subscribers = self._by_topic.get(subscriber.topic)
         if subscribers and subscriber in subscribers:
-            subscribers.discard(subscriber)
+            subscribers.remove(subscriber)
             self._slots[subscriber.slot].discard(subscriber)
             self._count -= 1
             if not subscribers:

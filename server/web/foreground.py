@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -12,8 +14,12 @@ def setup_foreground(app: web.Application, foreground: Foreground) -> None:
     """Record every request's arrival in `foreground`."""
 
     @web.middleware
-    async def foreground_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def foreground_middleware(
+        request: web.Request, handler: Handler
+    ) -> Awaitable[web.StreamResponse]:
         foreground.request_arrived()
-        return await handler(request)
+        # Not awaited here: aiohttp awaits what a middleware returns, so this one keeps no frame
+        # alive for as long as a live socket is open.
+        return handler(request)
 
     app.middlewares.append(foreground_middleware)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -55,13 +55,7 @@ def setup_request_limits(
     """
     counts = _InProgress()
 
-    @web.middleware
-    async def request_limits_middleware(
-        request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
-        route = request.match_info.route.name or ""
-        if request.match_info.apps[-1] is not app or route in exempt_routes:
-            return await handler(request)
+    async def counted(request: web.Request, handler: Handler, route: str) -> web.StreamResponse:
         if route in webhook_routes:
             # Stripe sends from a few addresses (behind a proxy: one), so no per-client cap here;
             # a flood on the other pages cannot take these slots.
@@ -86,6 +80,17 @@ def setup_request_limits(
             return await handler(request)
         finally:
             counts.release(client)
+
+    @web.middleware
+    def request_limits_middleware(
+        request: web.Request, handler: Handler
+    ) -> Awaitable[web.StreamResponse]:
+        route = request.match_info.route.name or ""
+        if request.match_info.apps[-1] is not app or route in exempt_routes:
+            # Not awaited here: aiohttp awaits what a middleware returns, so an exempt live
+            # socket keeps no frame of this one alive for as long as it is open.
+            return handler(request)
+        return counted(request, handler, route)
 
     app.middlewares.append(request_limits_middleware)
 

@@ -7,7 +7,7 @@ and the middleware that times the webhook route, so the webhook view itself stay
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 
 import orjson
 from aiohttp import web
@@ -151,10 +151,18 @@ async def _has_token(request: web.Request) -> bool:
 
 
 @web.middleware
-async def _time_webhooks(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count and time each webhook call by its answer; other routes pass straight through."""
+def _time_webhooks(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Count and time each webhook call by its answer; other routes pass straight through.
+
+    They get the handler's coroutine back unawaited (aiohttp awaits it), so a live socket keeps
+    no frame of this one alive.
+    """
     if request.match_info.route.name != WEBHOOK_ROUTE:
-        return await handler(request)
+        return handler(request)
+    return _timed_webhook(request, handler)
+
+
+async def _timed_webhook(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     outcome = "http_500"  # unless the answer says otherwise: the handler raised
     try:

@@ -1,4 +1,4 @@
-"""Security headers on every response: a strict CSP, nosniff, no referrer, no framing."""
+"""Security headers on every page and answer: a strict CSP, nosniff, no referrer, no framing."""
 
 from __future__ import annotations
 
@@ -48,6 +48,11 @@ def setup_security_headers(app: web.Application, csp: str, *, https: bool) -> No
         headers["Strict-Transport-Security"] = "max-age=31536000"
 
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+        if response.status == 101:
+            # A WebSocket's 101 has no body to render, frame or sniff (the page that opened it
+            # carried them, HSTS included), and a live socket keeps its answer, headers and all,
+            # for as long as it stays open. Every page, and any refused upgrade, still has them.
+            return
         for name, value in headers.items():
             response.headers.setdefault(name, value)
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from ...db import Database
 from ...payments import get_payment
 from ..fanout import BoundedSender, Full, Subscriber, live_socket, release_socket
 from ..keys import db_key, status_pages_key
+from ..live import StatusPages
 
 QUEUE_SIZE = 8  # snapshots waiting for one page; more means it stopped reading
+# What ends the socket: the client closed it, or went away (ERROR).
+ENDED = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR))
 
 
 async def payment_live(request: web.Request) -> web.WebSocketResponse:
@@ -28,15 +32,24 @@ async def payment_live(request: web.Request) -> web.WebSocketResponse:
         return ws
     try:
         # Registered first, then read: a change committed in between is pushed, not missed.
-        payment = await get_payment(db, payment_id)
-        if payment is not None:
-            page.offer(pages.frame(payment), payment.version)
-        async for message in ws:
-            if message.type is WSMsgType.ERROR:
-                break  # the client went away; nothing it sends changes what we push
+        await _offer_current(page, pages, db, payment_id)
+        # Nothing a client sends changes what we push. receive(), not `async for`: the iterator
+        # wraps each receive in a coroutine of its own, alive for as long as the socket is idle.
+        while (await ws.receive()).type not in ENDED:
+            pass
     finally:
         pages.hub.remove(page)
         await page.sender.close()
         await ws.close()
         release_socket(request, ws)
     return ws
+
+
+async def _offer_current(
+    page: Subscriber, pages: StatusPages, db: Database, payment_id: str
+) -> None:
+    """Queue the payment as it is now. A function of its own so that the row is freed once its
+    frame is queued: a local of the handler would stay alive as long as the socket is open."""
+    payment = await get_payment(db, payment_id)
+    if payment is not None:
+        page.offer(pages.frame(payment), payment.version)
