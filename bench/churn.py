@@ -3,8 +3,9 @@
 Each round opens N sockets on /payments/{id}/live (N / 20 payments, 20 pages each, the default
 cap), waits for every first snapshot, then resets them all (SO_LINGER 0 and abort: a TCP RST, no
 closing handshake, as a phone that loses its network). paydesk's RSS is read with the first
-round's N sockets open (the peak), after each round (the start is after the first), and once
-paydesk's own next full collection has run (gc_schedule.py: at most 5 minutes after it started).
+round's N sockets open (the peak), after each round once its memory has stopped falling (the
+start is after the first; paydesk gives freed memory back at its next quiet moment,
+gc_schedule.py), and once its periodic full collection has run (5 minutes after it started).
 A second paydesk process, run alike with tracemalloc on, gives the memory Python itself holds
 after each round; a third, in-process part counts what a dropped socket leaves to the garbage
 collector: K sockets dropped with the collector off, then one `gc.collect()`.
@@ -34,9 +35,13 @@ from .wire import Watcher
 PER_PAYMENT = 20  # LIVE_MAX_PER_PAYMENT's default
 CONNECT_CONCURRENCY = 100  # below aiohttp's listen backlog of 128
 SETTLE_S = 2.0
+STEADY_OVER_S = 4.0  # > gc_schedule.CHECK_EVERY + QUIET_FOR: a trim due would have run
 # paydesk's first full collection comes FULL_PASS_EVERY (300 s) after it started, once no request
 # has come for a second; the bench sends none by then, so this is after it with a margin.
 FIRST_PASS_AFTER_S = 300.0 + 1.0 + 10.0
+# What `paydesk serve` runs on unless PYTHONMALLOC names another (server/allocator.py); the traced
+# process starts paydesk without that entry point, so it is named there.
+SERVER_ALLOCATOR = "malloc"
 TRACED_FILE = "BENCH_TRACED_FILE"  # where a traced paydesk writes its figure on SIGUSR1
 
 
@@ -75,12 +80,21 @@ def open_files(pid: int) -> int:
 
 
 async def settle(server: proc.Process, open_before: int) -> None:
-    """Wait until paydesk has closed the round's sockets (its open files are back), then a little."""
+    """Wait until paydesk has closed the round's sockets (its open files are back) and its memory
+    has stopped falling (it gives freed memory back at its next quiet moment, gc_schedule.py)."""
     deadline = time.monotonic() + 120
     # Polled: /proc has nothing to wait on.
     while open_files(server.pid) > open_before + 5 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
-    await asyncio.sleep(SETTLE_S)
+    readings = [server.rss_kb()]
+    while time.monotonic() < deadline:
+        await asyncio.sleep(SETTLE_S / 4)
+        readings.append(server.rss_kb())
+        # Steady: within 1 MiB over the last SETTLE_S, after at least the check paydesk makes
+        # every CHECK_EVERY seconds and the quiet second it waits for.
+        window = readings[-int(STEADY_OVER_S / (SETTLE_S / 4)) :]
+        if len(readings) > len(window) and max(window) - min(window) <= 1024:
+            break
 
 
 async def rss_under_churn(
@@ -117,7 +131,8 @@ async def rss_under_churn(
             rss = server.rss_kb()
             rows.append({"dropped": done * per_round, "round s": round(seconds, 1),
                          "RSS MiB": round(rss / 1024, 1),
-                         "vs start": f"{(rss - start_kb) / start_kb * 100:+.0f} %"})  # fmt: skip
+                         "vs start": f"{(rss - start_kb) / start_kb * 100:+.0f} %",
+                         "vs idle": f"{(rss - idle_kb) / idle_kb * 100:+.0f} %"})  # fmt: skip
             print(f"  {done * per_round:>7,} dropped: RSS {rss / 1024:.0f} MiB", flush=True)
         other_cores = round(other.cores(), 2)
         cpu_s = server.cpu_seconds() - cpu_before
@@ -168,9 +183,11 @@ async def traced_under_churn(
     shutil.copy(template_db, db)
     out = work / "traced.txt"
     port = proc.free_port()
+    # Started without `paydesk serve`'s entry point, which would choose the allocator itself.
     child_env = proc.paydesk_env(
-        db, port, work, LIVE_MAX_CONNECTIONS=str(per_round + 1000), PYTHONMALLOC=allocator
-    )
+        db, port, work, LIVE_MAX_CONNECTIONS=str(per_round + 1000),
+        PYTHONMALLOC=allocator or SERVER_ALLOCATOR,
+    )  # fmt: skip
     child_env[TRACED_FILE] = str(out)
     child_env["PYTHONPATH"] = os.pathsep.join([str(proc.PAYDESK_ROOT), str(proc.ROOT)])
     argv = [sys.executable, "-c", "from bench.churn import serve_traced; serve_traced()"]
@@ -289,7 +306,7 @@ def run(
                 per_round, rounds, template, work, allocator, after_pass=after_pass, traced=traced
             )
         )
-        result["allocator"] = allocator or "pymalloc (Python's default)"
+        result["allocator"] = allocator or f"{SERVER_ALLOCATOR} (paydesk's default)"
         first = seed_payments(template, 1, start=10_000_000)[0]
         result["gc_sockets"] = gc_sockets
         result["garbage_per_socket"] = round(
@@ -313,7 +330,7 @@ def render(result: dict[str, Any]) -> str:
              + f"; paydesk's CPU {result.get('cpu_ms_per_socket', 0):.2f} ms per socket"
              + f" (other load {result['other_load']} cores); {result['garbage_per_socket']} objects "
              "left to the collector per dropped socket")  # fmt: skip
-    columns = ["dropped", "round s", "RSS MiB", "vs start"]
+    columns = ["dropped", "round s", "RSS MiB", "vs start", "vs idle"]
     if "traced_start_mib" in result:
         columns.append("traced MiB")
     return table(title, result["rows"], columns)
@@ -325,7 +342,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--gc-sockets", type=int, default=200, help="sockets for the in-process count")  # fmt: skip
     parser.add_argument("--allocator", choices=("", "malloc", "pymalloc"), default="",
-                        help="PYTHONMALLOC for paydesk (default: Python's own choice, pymalloc)")  # fmt: skip
+                        help="PYTHONMALLOC for paydesk (default: paydesk's own choice, malloc on glibc)")  # fmt: skip
     parser.add_argument("--no-after-pass", action="store_true",
                         help="do not wait (~5 minutes) for paydesk's own full collection")  # fmt: skip
     parser.add_argument("--no-traced", action="store_true",

@@ -11,7 +11,7 @@ from tests.conftest import PROJECT_ROOT
 
 SERVER = PROJECT_ROOT / "server"
 # The layers, lowest first. A module may import its own layer and those below, never above.
-WIRING = ("server.app", "server.resources", "server.cli", "server.__main__")
+WIRING = ("server.app", "server.resources", "server.cli", "server.entry", "server.__main__")
 CONSOLE_WEB = (
     "server.console",
     "server.console.api",

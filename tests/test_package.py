@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from server.allocator import GLIBC
 from tests.conftest import PROJECT_ROOT, free_port
+from tests.test_memory_after_waves import environment_of
 from tests.test_run import pay_by_card_and_get_the_receipt, started_paydesk, stop
 
 BUILD_TIMEOUT = 240
@@ -119,6 +121,8 @@ async def test_paydesk_from_the_wheel_takes_a_card_payment_in_any_directory(
     env = {"HOST": "127.0.0.1", "PORT": str(port), "CHECKOUT_RATE_LIMIT": "10000"}
     with started_paydesk([str(venv / "paydesk")], elsewhere, env) as process:
         await pay_by_card_and_get_the_receipt(base, elsewhere / "var" / "mail")
+        if GLIBC is not None:  # the installed command serves on glibc's malloc too (allocator.py)
+            assert environment_of(process.pid)["PYTHONMALLOC"] == "malloc"
         output = await stop(process)
     assert f"paydesk is running at {base} (database {elsewhere / 'var' / 'paydesk.db'};" in output
     assert await asyncio.to_thread(names_in, elsewhere / "var") == ["mail", "paydesk.db"]

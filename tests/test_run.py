@@ -29,7 +29,8 @@ def started_paydesk(
     inherited = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("STRIPE_", "SMTP_")) and k not in ("DATABASE_URL", "MAIL_DIR")
+        if not k.startswith(("STRIPE_", "SMTP_"))
+        and k not in ("DATABASE_URL", "MAIL_DIR", "PYTHONMALLOC")
     }
     process = subprocess.Popen(
         command,
