@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 # Python's own small-object allocator (pymalloc) keeps each 1 MiB arena for as long as one object
@@ -79,7 +79,7 @@ def server_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
     return {**environ, ALLOCATOR_VARIABLE: SERVER_ALLOCATOR}
 
 
-def run_server_on_malloc(environ: MutableMapping[str, str] = os.environ) -> None:
+def run_server_on_malloc(environ: Mapping[str, str] = os.environ) -> None:
     """Start this process again, same arguments, on glibc's malloc; returns only where it stays.
 
     PYTHONMALLOC is read once, when the interpreter starts, so it takes a new one. exec keeps
@@ -87,8 +87,8 @@ def run_server_on_malloc(environ: MutableMapping[str, str] = os.environ) -> None
     runs before paydesk has read a setting or opened anything.
     """
     env = server_environment(environ)
-    if env is None or not sys.orig_argv:
-        return
+    if env is None or not sys.executable or not sys.orig_argv:
+        return  # embedded, or an interpreter that cannot say how it was started: run as it is
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)  # noqa: S606 - ourselves again

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 from aiohttp import ClientSession
 
-from server.allocator import GLIBC
+from server.allocator import GLIBC, server_environment, serves
 from tests.conftest import PROJECT_ROOT, wait_until_ok
 from tests.test_run import started_paydesk
 
@@ -157,3 +157,19 @@ async def test_an_allocator_the_operator_names_is_kept(app_env: dict[str, str]) 
     with started_paydesk([sys.executable, "run.py"], PROJECT_ROOT, env) as process:
         await wait_until_ok(f"http://127.0.0.1:{app_env['PORT']}/healthz")
         assert environment_of(process.pid)["PYTHONMALLOC"] == "pymalloc"
+
+
+@pytest.mark.parametrize(
+    ("args", "serves_the_web"),
+    [([], True), (["serve"], True), (["serve", "--workers", "2"], True), (["--help"], False),
+     (["doctor"], False), (["migrate"], False), (["sandbox", "--port", "1"], False)],
+)  # fmt: skip
+def test_only_the_server_is_started_again(args: list[str], serves_the_web: bool) -> None:
+    assert serves(args) is serves_the_web
+
+
+def test_the_server_environment_names_malloc_unless_the_operator_named_one() -> None:
+    assert server_environment({"PATH": "/bin"}) == {"PATH": "/bin", "PYTHONMALLOC": "malloc"}
+    assert server_environment({"PYTHONMALLOC": ""}) == {"PYTHONMALLOC": "malloc"}  # empty: unset
+    assert server_environment({"PYTHONMALLOC": "pymalloc"}) is None
+    assert server_environment({"PYTHONMALLOC": "malloc_debug"}) is None
