@@ -61,7 +61,9 @@ class Supervisor:
             for worker in self._workers:
                 self._start(worker)
             while self._stop_signal is None:
-                time.sleep(TICK_S)  # a signal's handler only notes it; the loop acts on it here
+                # A plain sleep: this parent runs no event loop and serves nothing (its workers
+                # do). A signal's handler only notes it; this loop acts on it.
+                time.sleep(TICK_S)
                 failing = self._tend()
                 if failing is not None:
                     self._say(

@@ -81,7 +81,8 @@ async def post(client: TestClient, event: dict[str, Any]) -> None:
     assert response.status == 200, await response.text()
 
 
-async def pay(client: TestClient, flow: flows.Flow = flows.card_success) -> list[dict[str, Any]]:
+async def seed_flow_payment(client: TestClient) -> None:
+    """The payment the hand-built Stripe flows are about, for CUSTOMER."""
     await seed_payment(
         client,
         flows.PAYMENT_ID,
@@ -90,6 +91,10 @@ async def pay(client: TestClient, flow: flows.Flow = flows.card_success) -> list
         amount=flows.AMOUNT,
         email=CUSTOMER,
     )
+
+
+async def pay(client: TestClient, flow: flows.Flow = flows.card_success) -> list[dict[str, Any]]:
+    await seed_flow_payment(client)
     events = flow(flows.Stripe("hand-built"))
     for event in events:
         await post(client, event)
@@ -369,14 +374,7 @@ async def test_a_receipt_waits_for_a_charge_that_arrives_after_the_payment_turne
 ) -> None:
     """Stripe may send the PaymentIntent and the session before the charge that names the card."""
     client = await start_paydesk(**smtp_env(smtp.port))
-    await seed_payment(
-        client,
-        flows.PAYMENT_ID,
-        session_id=flows.SESSION_ID,
-        intent_id=flows.PI_ID,
-        amount=flows.AMOUNT,
-        email=CUSTOMER,
-    )
+    await seed_flow_payment(client)
     stripe = flows.Stripe("hand-built")
     charge = with_card(stripe.charge_succeeded())
     for event in (stripe.pi_created(), stripe.pi_succeeded(), stripe.completed("paid")):

@@ -23,6 +23,7 @@ from server.app import create_app
 from server.config import SANDBOX_SECRET_KEY, load_config
 from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, DESKTOP, Paydesk, Problems, watch
 from tests.conftest import free_port
+from tests.smtp_server import SmtpServer
 
 INSTALL_TIMEOUT = 900
 NO_NETWORK = (
@@ -32,6 +33,7 @@ NO_NETWORK = (
     "Failed to fetch",
 )
 BROWSER_TESTS = Path(__file__).resolve().parent
+SMTP_PORT = free_port()  # where the `smtp` fixture listens: point paydesk's SMTP_PORT here
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -124,6 +126,17 @@ async def paydesk(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterat
     finally:
         await http_client.close_async()
         await runner.cleanup()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def smtp() -> AsyncIterator[SmtpServer]:
+    """A mail server on loopback at SMTP_PORT, up before paydesk starts sending."""
+    server = SmtpServer(SMTP_PORT)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 @pytest.fixture

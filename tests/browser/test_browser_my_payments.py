@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 from playwright.async_api import BrowserContext, Page, expect
 
 from server.web.keys import db_key
 from tests.browser.audit import audit
+from tests.browser.conftest import SMTP_PORT
 from tests.browser.flows import LIVE_TIMEOUT, mark, pay_by_card, start_checkout
 from tests.browser.harness import Paydesk, Problems
-from tests.conftest import free_port
 from tests.smtp_server import SmtpServer
 
-SMTP_PORT = free_port()
 WITH_MAIL = pytest.mark.paydesk_env(
     SMTP_HOST="127.0.0.1", SMTP_PORT=str(SMTP_PORT), SMTP_SECURITY="none"
 )
 LINK = re.compile(r"(http://\S+/my-payments/link/[A-Za-z0-9_-]+)")
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def smtp() -> AsyncIterator[SmtpServer]:
-    server = SmtpServer(SMTP_PORT)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def sign_in_link(smtp: SmtpServer, to: str) -> str:

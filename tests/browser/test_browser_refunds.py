@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
+from tests.browser.conftest import SMTP_PORT
 from tests.browser.flows import (
     LIVE_TIMEOUT,
     expect_status,
@@ -21,12 +22,10 @@ from tests.browser.flows import (
 )
 from tests.browser.harness import DESKTOP, Paydesk, Problems
 from tests.browser.test_browser_console import operator_tab, sign_in_operator
-from tests.conftest import free_port
 from tests.smtp_server import SmtpServer
 
 PENDING_REFUND = "4000 0000 0000 7726"  # Stripe's test card: its refunds are pending, then succeed
 FAILING_REFUND = "4000 0000 0000 5126"  # Stripe's test card: its refunds succeed, then fail
-SMTP_PORT = free_port()
 OPERATOR = "owner@example.com"
 WITH_MAIL = pytest.mark.paydesk_env(
     SMTP_HOST="127.0.0.1",
@@ -40,17 +39,6 @@ WITH_MAIL = pytest.mark.paydesk_env(
 async def operator(browser: Browser, problems: Problems) -> AsyncIterator[Page]:
     async with operator_tab(browser, problems, DESKTOP) as tab:
         yield tab
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def smtp() -> AsyncIterator[SmtpServer]:
-    """A mail server on loopback, up before paydesk starts sending."""
-    server = SmtpServer(SMTP_PORT)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def paid_by(page: Page, paydesk: Paydesk, card: str) -> str:
